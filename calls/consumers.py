@@ -1,0 +1,150 @@
+"""WebSocket consumers: transport only. The signaling logic lives in calls.services."""
+
+import asyncio
+import logging
+import time
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from calls.protocol import CLOSE_CODES, ProtocolError, error_frame, frame_encode, frame_parse
+from calls.services.eviction import room_group_name, user_group_name
+from calls.services.relay import Outbox, hub_get
+from calls.services.sessions import sessions_find_revoked
+from calls.services.signaling import Refusal, RoomSession
+
+logger = logging.getLogger(__name__)
+
+
+async def _revoked_connections(conns: list) -> list:
+    revoked = await database_sync_to_async(sessions_find_revoked)(
+        pairs=[(conn.user_id, conn.session_key) for conn in conns]
+    )
+    return [conn for conn in conns if (conn.user_id, conn.session_key) in revoked]
+
+
+class RoomConsumer(AsyncWebsocketConsumer):
+    """`/ws/rooms/<slug>/`: one peer of a room call."""
+
+    session: RoomSession | None = None
+    outbox: Outbox | None = None
+
+    async def connect(self) -> None:
+        await self.accept()
+        self.slug = self.scope["url_route"]["kwargs"]["slug"]
+        user = self.scope["user"]
+        self.user_id = user.pk
+        self.session_key = self.scope["session"].session_key if "session" in self.scope else None
+        self.last_seen = time.monotonic()
+        self.outbox = Outbox(self.base_send, limit=self._config()["OUTBOX_LIMIT"], on_overflow=self._overflow)
+        try:
+            hub = await hub_get()
+        except Exception:
+            logger.exception("signaling hub unavailable")
+            self._refuse("unavailable", "The call service is unavailable; try again shortly.", 1013)
+            return
+        if hub.session_checker is None:
+            hub.session_checker = _revoked_connections
+        self.session = RoomSession(hub=hub, conn=self, user=user, slug=self.slug)
+        try:
+            await self.session.join()
+        except Refusal as refusal:
+            self._refuse(refusal.code, refusal.message, CLOSE_CODES[refusal.code])
+            return
+        except Exception:
+            logger.exception("join failed for %s", self.slug)
+            await self.session.leave("disconnected")
+            self._refuse("unavailable", "The call service is unavailable; try again shortly.", 1013)
+            return
+        if self.channel_layer is not None:
+            await self.channel_layer.group_add(user_group_name(self.user_id), self.channel_name)
+            await self.channel_layer.group_add(room_group_name(self.slug), self.channel_name)
+
+    @property
+    def peer(self):
+        """This socket's PeerRecord once joined (the hub routes by it)."""
+        return self.session.peer if self.session is not None else None
+
+    @staticmethod
+    def _config() -> dict:
+        return settings.SIGNALING
+
+    def _refuse(self, code: str, message: str, close_code: int) -> None:
+        self.outbox.put(frame_encode(error_frame(code, message)))
+        self.outbox.put({"type": "websocket.close", "code": close_code})
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        session = self.session
+        if session is None or not session.joined or session.left:
+            return
+        self.last_seen = time.monotonic()
+        admitted = session.admit_rate()
+        if admitted is None:
+            session.reply_error("rate-limited", "Too many messages: the connection is closed.")
+            await self._close(CLOSE_CODES["rate-limited"], "disconnected")
+            return
+        if admitted is False:
+            session.reply_error("rate-limited", "Slow down: messages over the rate limit are dropped.")
+            return
+        try:
+            frame = frame_parse(text_data, limits=session.limits)
+            if frame["type"] == "leave":
+                await self._close(1000, "left")
+                return
+            await session.handle(frame)
+        except ProtocolError as error:
+            session.reply_error(error.code, error.message, error.ref)
+
+    # Called by the hub ------------------------------------------------------------------------
+    def deliver(self, text: str) -> None:
+        self.outbox.put(text)
+
+    def control(self, message: dict) -> None:
+        kind = message["type"]
+        if kind == "kick":
+            frame = {"type": "kicked"}
+            if message.get("by"):
+                frame["by"] = message["by"]
+            self.outbox.put(frame_encode(frame))
+            self._spawn_close(CLOSE_CODES["forbidden"], "kicked")
+        elif kind == "timeout":
+            self._spawn_close(4408, "timeout")
+        elif kind == "evict":
+            self.outbox.put(frame_encode(error_frame("unauthenticated", "You were signed out.")))
+            self._spawn_close(CLOSE_CODES["unauthenticated"], "disconnected")
+
+    def _spawn_close(self, code: int, reason: str) -> None:
+        asyncio.get_running_loop().create_task(self._close(code, reason))
+
+    def _overflow(self) -> None:
+        logger.warning("outbox of peer %s overflowed: closing the slow socket", self.peer)
+        if self.session is not None:
+            self.session.hub.stats.dropped_overflow += 1
+        self._spawn_close(1013, "disconnected")
+
+    async def _close(self, code: int, reason: str) -> None:
+        if self.session is not None:
+            await self.session.leave(reason)
+        self.outbox.put({"type": "websocket.close", "code": code})
+
+    # Channel-layer events (from synchronous code: sign-out, admin) --------------------------------
+    async def user_evict(self, event: dict) -> None:
+        if event.get("session_key") in (None, self.session_key):
+            self.control({"type": "evict"})
+
+    async def room_control(self, event: dict) -> None:
+        if event["event"] == "closed":
+            self.outbox.put(frame_encode(error_frame("no-such-room", "This room was closed.")))
+            await self._close(CLOSE_CODES["no-such-room"], "disconnected")
+        elif event["event"] == "locked" and self.session is not None:
+            self.deliver(frame_encode({"type": "room", "locked": bool(event["locked"])}))
+
+    async def disconnect(self, code: int) -> None:
+        if self.session is not None:
+            await self.session.leave("disconnected")  # no-op if it already left for a reason
+        if self.outbox is not None:
+            self.outbox.stop()
+        if self.channel_layer is not None and self.session is not None and self.session.joined:
+            await self.channel_layer.group_discard(user_group_name(self.user_id), self.channel_name)
+            await self.channel_layer.group_discard(room_group_name(self.slug), self.channel_name)

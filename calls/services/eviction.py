@@ -1,0 +1,36 @@
+"""Close a user's open sockets from synchronous code (sign-out, deactivation, admin)."""
+
+import logging
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+logger = logging.getLogger(__name__)
+
+
+def user_group_name(user_id: int) -> str:
+    return f"user.{user_id}"
+
+
+def room_group_name(slug: str) -> str:
+    return f"room.{slug}"
+
+
+def _group_send(group: str, message: dict) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(group, message)
+    except Exception:  # the layer being down must not break sign-out or the admin
+        logger.exception("could not notify group %s", group)
+
+
+def user_sockets_evict(*, user_id: int, session_key: str | None, reason: str) -> None:
+    """Ask every server process to close the user's sockets (only those of `session_key` if given)."""
+    _group_send(user_group_name(user_id), {"type": "user.evict", "session_key": session_key, "reason": reason})
+
+
+def room_sockets_notify(*, slug: str, event: str, **fields) -> None:
+    """Tell the sockets of a room that an admin closed or (un)locked it."""
+    _group_send(room_group_name(slug), {"type": "room.control", "event": event, **fields})

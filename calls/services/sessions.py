@@ -1,0 +1,25 @@
+"""Find sockets whose user was deactivated or whose session ended (signed out elsewhere)."""
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.sessions.models import Session
+from django.utils import timezone
+
+
+def sessions_find_revoked(*, pairs: list[tuple[int, str | None]]) -> set[tuple[int, str | None]]:
+    """Of (user_id, session_key) pairs, those whose user is inactive or whose session is gone."""
+    user_ids = {user_id for user_id, _ in pairs}
+    active = set(get_user_model().objects.filter(pk__in=user_ids, is_active=True).values_list("pk", flat=True))
+    valid_keys: set[str] | None = None
+    if settings.SESSION_ENGINE == "django.contrib.sessions.backends.db":
+        keys = {key for _, key in pairs if key}
+        valid_keys = set(
+            Session.objects.filter(session_key__in=keys, expire_date__gt=timezone.now()).values_list(
+                "session_key", flat=True
+            )
+        )
+    return {
+        (user_id, key)
+        for user_id, key in pairs
+        if user_id not in active or (valid_keys is not None and key and key not in valid_keys)
+    }

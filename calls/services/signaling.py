@@ -1,0 +1,281 @@
+"""One room socket's signaling logic, kept out of the consumer.
+
+A `RoomSession` is created per WebSocket. `join()` runs the admission checks and the
+atomic capacity claim; `handle()` takes one validated frame; `leave()` runs once,
+whatever ended the socket. The database is touched only at join and leave (and for
+the rare moderator lock): the per-message path stays in memory.
+"""
+
+import logging
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+
+from calls.models import Room
+from calls.protocol import PROTOCOL_VERSION, Limits, ProtocolError, error_frame, frame_encode
+from calls.services.participation import participation_close, participation_open
+from calls.services.relay import Hub, TokenBucket
+from calls.services.room_state import PeerRecord, RoomFull, TooManySockets
+from calls.services.rooms import RoomAccessError, room_get_for_join, room_may_moderate, room_set_locked
+from calls.services.turn import ice_servers_build
+
+logger = logging.getLogger(__name__)
+
+KICK_BAN_SECONDS = 300
+
+
+class Refusal(Exception):
+    """The socket may not join: an error frame, then close with the contract's code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(slots=True)
+class RoomInfo:
+    id: int
+    slug: str
+    name: str
+    capacity: int
+    locked: bool
+    moderator: bool
+
+
+def limits_from_settings() -> Limits:
+    config = settings.SIGNALING
+    return Limits(
+        max_frame_bytes=config["MAX_FRAME_BYTES"],
+        max_sdp_bytes=config["MAX_SDP_BYTES"],
+        max_candidate_bytes=config["MAX_CANDIDATE_BYTES"],
+        max_chat_chars=config["MAX_CHAT_CHARS"],
+    )
+
+
+@database_sync_to_async
+def _room_load(slug: str, user) -> RoomInfo:
+    try:
+        room: Room = room_get_for_join(slug=slug, user=user)
+    except RoomAccessError as error:
+        raise Refusal(error.code, error.message) from None
+    return RoomInfo(
+        id=room.pk,
+        slug=room.slug,
+        name=room.name,
+        capacity=room.capacity,
+        locked=room.is_locked,
+        moderator=room_may_moderate(room=room, user=user),
+    )
+
+
+class RoomSession:
+    """The signaling state of one socket in one room."""
+
+    def __init__(self, *, hub: Hub, conn, user, slug: str) -> None:
+        self.hub = hub
+        self.conn = conn
+        self.user = user
+        self.slug = slug
+        self.config = settings.SIGNALING
+        self.limits = limits_from_settings()
+        self.bucket = TokenBucket(self.config["RATE"], self.config["BURST"])
+        self.warnings = 0
+        self.room: RoomInfo | None = None
+        self.peer: PeerRecord | None = None
+        self.participation_id: int | None = None
+        self.joined = False
+        self.left = False
+
+    # Join -----------------------------------------------------------------------------------
+    async def join(self, *, media: dict | None = None) -> None:
+        """Admit the socket or raise Refusal; sends `welcome` and announces `peer-joined`."""
+        if not self.user.is_authenticated:
+            raise Refusal("unauthenticated", "Sign in to join a call.")
+        self.room = await _room_load(self.slug, self.user)
+        if await self.hub.state.is_banned(slug=self.slug, user_id=self.user.pk):
+            raise Refusal("forbidden", "You were removed from this room by a moderator.")
+        self.peer = PeerRecord(
+            peer_id=secrets.token_urlsafe(12),
+            node=self.hub.node_id,
+            user=self.user.public_dict(),
+            media=media or {"audio": True, "video": True, "screen": False},
+        )
+        try:
+            result = await self.hub.state.join(
+                slug=self.slug,
+                peer=self.peer,
+                capacity=self.room.capacity,
+                max_per_user=self.config["MAX_SOCKETS_PER_USER"],
+                ttl=self.config["PEER_TTL"],
+            )
+        except RoomFull as full:
+            self._announce_reaped(full.args[0] if full.args else [])
+            raise Refusal("room-full", f"This room is full ({self.room.capacity} people).") from None
+        except TooManySockets as too_many:
+            self._announce_reaped(too_many.args[0] if too_many.args else [])
+            raise Refusal(
+                "rate-limited", f"You already have {self.config['MAX_SOCKETS_PER_USER']} calls open; leave one first."
+            ) from None
+        self.joined = True
+        self.hub.attach(self.conn, result.peers)
+        self._announce_reaped(result.reaped, remaining=result.peers)
+        ice_servers, ice_ttl = ice_servers_build(user_id=self.user.pk)
+        self.conn.deliver(
+            frame_encode(
+                {
+                    "type": "welcome",
+                    "v": PROTOCOL_VERSION,
+                    "peer_id": self.peer.peer_id,
+                    "room": {
+                        "slug": self.room.slug,
+                        "name": self.room.name,
+                        "capacity": self.room.capacity,
+                        "locked": self.room.locked,
+                    },
+                    "you": self.peer.user,
+                    "peers": [peer.public() for peer in result.peers],
+                    "ice_servers": ice_servers,
+                    "ice_ttl": ice_ttl,
+                    "heartbeat": max(1, int(self.config["HEARTBEAT"])),
+                    "moderator": self.room.moderator,
+                    "resume_token": secrets.token_urlsafe(16),
+                    "resumed": False,
+                    "ice_transport_policy": settings.ICE_TRANSPORT_POLICY,
+                }
+            )
+        )
+        self.hub.broadcast(
+            self.slug,
+            frame_encode({"type": "peer-joined", "peer": self.peer.public()}),
+            exclude=self.peer.peer_id,
+            targets=result.peers,
+            joined=self.peer,
+        )
+        self.participation_id = await database_sync_to_async(participation_open)(
+            room_id=self.room.id, user_id=self.user.pk, peer_id=self.peer.peer_id
+        )
+
+    def _announce_reaped(self, reaped: list[PeerRecord], remaining: list[PeerRecord] | None = None) -> None:
+        for gone in reaped:
+            text = frame_encode({"type": "peer-left", "peer_id": gone.peer_id, "reason": "timeout"})
+            self.hub.broadcast(self.slug, text, targets=remaining, left=gone.peer_id)
+
+    # Frames ---------------------------------------------------------------------------------
+    def reply_error(self, code: str, message: str, ref: str | None = None) -> None:
+        self.conn.deliver(frame_encode(error_frame(code, message, ref)))
+
+    def admit_rate(self) -> bool | None:
+        """True to process the frame; False to drop it with a warning; None to close (4429)."""
+        now = time.monotonic()
+        if self.bucket.take(now) and self.hub.user_bucket(self.user.pk).take(now):
+            return True
+        self.warnings += 1
+        if self.warnings > self.config["RATE_WARNINGS"]:
+            return None
+        return False
+
+    async def handle(self, frame: dict) -> None:
+        """Act on one validated frame. Raises ProtocolError for a refused one."""
+        kind = frame["type"]
+        if kind in ("offer", "answer"):
+            await self._relay(frame["to"], {"type": kind, "from": self.peer.peer_id, "sdp": frame["sdp"]})
+        elif kind == "ice":
+            await self._relay(frame["to"], {"type": "ice", "from": self.peer.peer_id, "candidate": frame["candidate"]})
+        elif kind == "ping":
+            pong = {"type": "pong"}
+            if "id" in frame:
+                pong["id"] = frame["id"]
+            self.conn.deliver(frame_encode(pong))
+        elif kind == "chat":
+            self.hub.broadcast(
+                self.slug,
+                frame_encode(
+                    {
+                        "type": "chat",
+                        "id": uuid.uuid4().hex,
+                        "from": self.peer.peer_id,
+                        "user": self.peer.user,
+                        "text": frame["text"],
+                        "ts": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                    }
+                ),
+            )
+        elif kind == "media":
+            self.peer.media = {"audio": frame["audio"], "video": frame["video"], "screen": frame["screen"]}
+            await self.hub.state.media_set(slug=self.slug, peer=self.peer)
+            self.hub.broadcast(
+                self.slug,
+                frame_encode({"type": "media", "from": self.peer.peer_id, **self.peer.media}),
+                exclude=self.peer.peer_id,
+            )
+        elif kind == "ice-servers":
+            ice_servers, ice_ttl = ice_servers_build(user_id=self.user.pk)
+            self.conn.deliver(frame_encode({"type": "ice-servers", "ice_servers": ice_servers, "ice_ttl": ice_ttl}))
+        elif kind == "kick":
+            await self._kick(frame["peer"])
+        elif kind == "lock":
+            await self._lock(frame["locked"])
+        # "leave" is handled by the consumer: it closes the socket.
+
+    async def _relay(self, to: str, out: dict) -> None:
+        if to == self.peer.peer_id:
+            raise ProtocolError("unknown-peer", "You cannot signal yourself.")
+        node = await self.hub.locate(self.slug, to)
+        if node is None:
+            raise ProtocolError("unknown-peer", "No such peer in this room.")
+        self.hub.send(node, to, frame_encode(out))
+
+    def _require_moderator(self) -> None:
+        if not self.room.moderator:
+            raise ProtocolError("forbidden", "Only the room owner or staff may do that.")
+
+    async def _kick(self, peer_id: str) -> None:
+        self._require_moderator()
+        if peer_id == self.peer.peer_id:
+            raise ProtocolError("bad-message", "You cannot kick yourself; use leave.")
+        target = await self.hub.state.peer_get(slug=self.slug, peer_id=peer_id)
+        if target is None:
+            raise ProtocolError("unknown-peer", "No such peer in this room.")
+        await self.hub.state.ban(slug=self.slug, user_id=target.user_id, seconds=KICK_BAN_SECONDS)
+        self.hub.control(target.node, peer_id, {"type": "kick", "by": self.peer.user})
+
+    async def _lock(self, locked: bool) -> None:
+        self._require_moderator()
+        await database_sync_to_async(_room_lock)(self.room.id, locked)
+        self.room.locked = locked
+        self.hub.broadcast(self.slug, frame_encode({"type": "room", "locked": locked}))
+
+    # Leave -----------------------------------------------------------------------------------
+    async def leave(self, reason: str) -> None:
+        """Remove the peer once; tell the others unless someone (a reaper) already did."""
+        if not self.joined or self.left:
+            return
+        self.left = True
+        self.hub.detach(self.conn)
+        try:
+            removed, remaining = await self.hub.state.leave(slug=self.slug, peer=self.peer)
+        except Exception:
+            logger.exception("could not remove peer %s from %s", self.peer.peer_id, self.slug)
+            removed, remaining = False, []
+        if removed:
+            self.hub.broadcast(
+                self.slug,
+                frame_encode({"type": "peer-left", "peer_id": self.peer.peer_id, "reason": reason}),
+                targets=remaining,
+                left=self.peer.peer_id,
+            )
+        if self.participation_id is not None:
+            try:
+                await database_sync_to_async(participation_close)(participation_id=self.participation_id, reason=reason)
+            except Exception:
+                logger.exception("could not close participation %s", self.participation_id)
+
+
+def _room_lock(room_id: int, locked: bool) -> None:
+    room_set_locked(room=Room.objects.get(pk=room_id), locked=locked)
