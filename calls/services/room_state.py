@@ -68,6 +68,7 @@ class RoomState(Protocol):
     async def rooms_list(self) -> list[str]: ...
     async def ban(self, *, slug: str, user_id: int, seconds: float) -> None: ...
     async def is_banned(self, *, slug: str, user_id: int) -> bool: ...
+    async def user_sockets_live(self, *, user_id: int) -> int: ...
     async def close(self) -> None: ...
 
 
@@ -223,6 +224,10 @@ class RedisRoomState:
     async def is_banned(self, *, slug, user_id) -> bool:
         return bool(await self.redis.exists(f"{self.prefix}:ban:{slug}:{user_id}"))
 
+    async def user_sockets_live(self, *, user_id) -> int:
+        """How many unexpired room sockets the user has, in any room (a direct call's busy check)."""
+        return await self.redis.zcount(self._user_key(user_id), time.time(), "+inf")
+
     async def close(self) -> None:
         await self.redis.aclose()
 
@@ -309,6 +314,10 @@ class MemoryRoomState:
 
     async def is_banned(self, *, slug, user_id) -> bool:
         return self.bans.get((slug, user_id), 0) > time.time()
+
+    async def user_sockets_live(self, *, user_id) -> int:
+        now = time.time()
+        return sum(1 for pid in self.user_sockets.get(user_id, ()) if self.expiry.get(pid, 0) > now)
 
     async def close(self) -> None:
         return None
