@@ -34,6 +34,9 @@ class ParticipationInline(admin.TabularInline):
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
 
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
 
 @admin.register(Room)
 class RoomAdmin(admin.ModelAdmin):

@@ -20,11 +20,12 @@ class RoomAccessError(Exception):
 
 
 def room_list_for_user(*, user: User) -> QuerySet[Room]:
-    """Rooms the user may join: public ones and private ones they own or are allowed in."""
+    """Rooms the user may join now: the same rules as `room_get_for_join`, for the lobby."""
     rooms = Room.objects.filter(is_active=True, is_direct=False).select_related("owner")
     if user.is_staff:
         return rooms
-    return rooms.filter(Q(is_private=False) | Q(owner=user) | Q(allowed_users=user)).distinct()
+    allowed = Q(is_private=False) | Q(pk__in=Room.allowed_users.through.objects.filter(user=user).values("room"))
+    return rooms.filter(Q(owner=user) | (allowed & Q(is_locked=False)))
 
 
 def room_may_moderate(*, room: Room, user: User) -> bool:

@@ -1,6 +1,7 @@
 """Create the demo admin, two demo users and a demo room, and print how to sign in."""
 
-from django.core.management.base import BaseCommand
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import User
 from calls.models import Room
@@ -15,7 +16,15 @@ DEMO_USERS = [
 class Command(BaseCommand):
     help = "Create demo users (for `make run` only) and print their credentials."
 
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--force", action="store_true", help="Run even with DEBUG off (never in production).")
+
     def handle(self, *args, **options) -> None:
+        if not settings.DEBUG and not options["force"]:
+            raise CommandError(
+                "demo_users creates accounts with published passwords, so it runs only with DEBUG on; "
+                "pass --force if you really mean it."
+            )
         for username, display_name, password, staff in DEMO_USERS:
             user, created = User.objects.get_or_create(
                 username=username, defaults={"display_name": display_name, "email": f"{username}@example.com"}
