@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -29,7 +30,8 @@ def room(request: HttpRequest, slug: str) -> HttpResponse:
         if error.code == "no-such-room":
             raise Http404(error.message) from None
         raise PermissionDenied(error.message) from None
-    return render(request, "calls/room.html", {"room": room})
+    context = {"room": room, "webrtc_loopback_only": settings.WEBRTC_LOOPBACK_ONLY}
+    return render(request, "calls/room.html", context)
 
 
 @require_GET

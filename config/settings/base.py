@@ -198,6 +198,8 @@ STUN_URLS = env.list("STUN_URLS", default=[])
 TURN_TTL = env.int("TURN_TTL", default=3600)
 # Test-only: make browsers use relay candidates alone (never set in production).
 ICE_TRANSPORT_POLICY = env("ICE_TRANSPORT_POLICY", default="all")
+# Test-only: browsers send and accept only 127.0.0.1 ICE candidates (never set in production).
+WEBRTC_LOOPBACK_ONLY = env.bool("WEBRTC_LOOPBACK_ONLY", default=False)
 
 # --- Logging -----------------------------------------------------------------------------
 LOGGING = {
