@@ -1,0 +1,464 @@
+"""Signaling benchmark: real servers, real protocol, loopback only, bounded in time.
+
+    .venv/bin/python bench/signaling.py                      # the default matrix (see docs/performance.md)
+    .venv/bin/python bench/signaling.py --server uvicorn --procs 1 --rooms 100 --peers 2
+
+Starts its own redis-server on a free loopback port (clean `used_memory`), prepares a
+PostgreSQL database `parley_bench` (or `--db sqlite`), creates users, session rows and
+rooms with the Django ORM (what the sign-in form would store), starts daphne or
+uvicorn as subprocesses with the production settings, and drives them with client
+processes (bench/loadgen.py). Prints a table and writes JSON with `--json`.
+"""
+
+import argparse
+import json
+import multiprocessing
+import os
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+PYTHON = sys.executable
+HOST = "127.0.0.1"
+TICKS = os.sysconf("SC_CLK_TCK")
+
+# The load exceeds what one person could send: the per-socket and per-user limits are raised.
+LOAD_ENV = {
+    "SIGNALING_RATE": "1000000",
+    "SIGNALING_BURST": "1000000",
+    "SIGNALING_USER_RATE": "1000000",
+    "SIGNALING_USER_BURST": "1000000",
+    "SIGNALING_OUTBOX_LIMIT": "5000",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def wait_port(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before listening on {port}")
+        try:
+            with socket.create_connection((HOST, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on {port} after {timeout}s")
+
+
+def proc_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def proc_rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+# --- Infrastructure ----------------------------------------------------------------------------
+
+
+class RedisServer:
+    def __init__(self) -> None:
+        self.port = free_port()
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise SystemExit("redis-server not found: the benchmark runs its own Redis")
+        self.proc = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", HOST, "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_port(self.port, self.proc)
+        import redis
+
+        self.client = redis.Redis(host=HOST, port=self.port)
+
+    @property
+    def url(self) -> str:
+        return f"redis://{HOST}:{self.port}/0"
+
+    def used_memory(self) -> int:
+        return int(self.client.info("memory")["used_memory"])
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def database_url(kind: str) -> str:
+    if kind == "sqlite":
+        return "sqlite:////tmp/parley-bench.sqlite3"
+    import psycopg
+
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = 'parley_bench'").fetchone():
+            conn.execute("CREATE DATABASE parley_bench")
+    return "postgresql://postgres@127.0.0.1:5432/parley_bench"
+
+
+def server_env(*, redis_url: str, db_url: str, prefix: str) -> dict:
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings.production",
+        SECRET_KEY="bench-" + "k" * 50,
+        ALLOWED_HOSTS=HOST,
+        SECURE_SSL_REDIRECT="False",
+        REDIS_URL=redis_url,
+        DATABASE_URL=db_url,
+        CONN_MAX_AGE="60",
+        SIGNALING_KEY_PREFIX=prefix,
+        LOG_LEVEL="WARNING",
+        PYTHONPATH=str(ROOT),
+    )
+    env.update(LOAD_ENV)
+    return env
+
+
+def fixtures_create(env: dict, *, users: int, rooms: int) -> tuple[list[str], list[str]]:
+    """Users with a session row each (as after sign-in) and public rooms: returns cookies, slugs."""
+    subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+
+    from accounts.models import User
+    from calls.models import Room
+
+    names = [f"bench{i:05d}" for i in range(users)]
+    existing = set(User.objects.filter(username__in=names).values_list("username", flat=True))
+    User.objects.bulk_create(
+        [User(username=n, display_name=f"Bench {n[5:]}", password="!") for n in names if n not in existing],
+        batch_size=1000,
+    )
+    people = list(User.objects.filter(username__in=names).order_by("username"))
+    store = SessionStore()
+    expire = timezone.now() + timezone.timedelta(days=1)
+    sessions, cookies = [], []
+    for user in people:
+        key = secrets.token_hex(16)
+        data = {
+            SESSION_KEY: str(user.pk),
+            BACKEND_SESSION_KEY: "django.contrib.auth.backends.ModelBackend",
+            HASH_SESSION_KEY: user.get_session_auth_hash(),
+        }
+        sessions.append(Session(session_key=key, session_data=store.encode(data), expire_date=expire))
+        cookies.append(key)
+    Session.objects.bulk_create(sessions, batch_size=1000)
+    slugs = [f"bench-{i:05d}" for i in range(rooms)]
+    have = set(Room.objects.filter(slug__in=slugs).values_list("slug", flat=True))
+    Room.objects.bulk_create(
+        [Room(slug=s, name=s, owner=people[0], capacity=8) for s in slugs if s not in have], batch_size=1000
+    )
+    Room.objects.filter(slug__in=slugs).update(is_active=True, is_locked=False, is_private=False, capacity=8)
+    from django.db import connections
+
+    connections.close_all()
+    return cookies, slugs
+
+
+class Server:
+    """One ASGI server process under test."""
+
+    def __init__(self, *, kind: str, ws: str, env: dict, log: Path) -> None:
+        self.port = free_port()
+        if kind == "daphne":
+            cmd = [PYTHON, "-m", "daphne", "-b", HOST, "-p", str(self.port), "config.asgi:application"]
+        else:
+            cmd = [
+                PYTHON, "-m", "uvicorn", "config.asgi:application", "--host", HOST, "--port", str(self.port),
+                "--loop", "uvloop", "--http", "httptools", "--ws", ws, "--lifespan", "off",
+                "--no-access-log", "--log-level", "warning",
+            ]  # fmt: skip
+        self.log = log.open("w")
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        wait_port(self.port, self.proc)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.log.close()
+
+
+# --- One run ---------------------------------------------------------------------------------
+
+
+def clients_run(specs: list[dict], phase_hook) -> list[dict]:
+    """Run client processes; `phase_hook(index)` is called by the orchestrator at each barrier."""
+    ctx = multiprocessing.get_context("fork")
+    from bench.loadgen import worker_main
+
+    barrier = ctx.Barrier(len(specs) + 1, timeout=300)
+    results = ctx.Queue()
+    procs = [ctx.Process(target=worker_main, args=(spec, barrier, results), daemon=True) for spec in specs]
+    for proc in procs:
+        proc.start()
+    barriers = 4 if specs[0]["mode"] == "calls" else 2
+    for index in range(barriers):
+        barrier.wait()
+        phase_hook(index)
+    out = [results.get(timeout=120) for _ in procs]
+    for proc in procs:
+        proc.join(30)
+    return out
+
+
+def split(items: list, parts: int) -> list[list]:
+    return [items[i::parts] for i in range(parts)]
+
+
+def calls_measure(args, servers: list[Server], redis: RedisServer, cookies: list[str], slugs: list[str]) -> dict:
+    peers = args.peers
+    rooms = []
+    for r in range(args.rooms):
+        members = [(cookies[r * peers + i], servers[i % len(servers)].port) for i in range(peers)]
+        rooms.append((slugs[r], members))
+    base = {
+        "mode": "calls",
+        "host": HOST,
+        "duration": args.duration,
+        "setup_timeout": 60,
+        "latency_rate": args.latency_rate / args.clients,
+        "latency_duration": args.latency_duration,
+    }
+    specs = [dict(base, rooms=share) for share in split(rooms, args.clients)]
+    pids = [s.pid for s in servers] + [redis.proc.pid]
+    marks: list[tuple[float, list[float]]] = []
+
+    def hook(index: int) -> None:
+        marks.append((time.monotonic(), [proc_cpu(pid) for pid in pids]))
+        if index == 1 and args.profile:
+            profile_start(args, servers)
+        if index == 2 and args.profile:
+            profile_stop()
+
+    results = clients_run(specs, hook)
+    cpu = [[b - a for a, b in zip(marks[i][1], marks[i + 1][1], strict=True)] for i in range(3)]
+    setup_start = min(r["setup"]["started"] for r in results)
+    finished = [r["setup"]["finished"] for r in results]
+    ready = sum(r["setup"]["rooms_ready"] for r in results)
+    setup_seconds = (max(finished) - setup_start) if all(finished) else None
+    sat_received = sum(r["saturate"]["received"] for r in results)
+    sat_elapsed = max(r["saturate"]["elapsed"] for r in results)
+    latencies = sorted(x for r in results for x in r["latency"]["latencies"])
+    totals = {
+        key: sum(r["totals"][key] for r in results)
+        for key in ("sent", "received", "duplicated", "gaps", "lost", "error_count", "connect_failure_count")
+    }
+    totals["errors"] = sorted({e for r in results for e in r["totals"]["errors"]})
+    totals["connect_failures"] = [f for r in results for f in r["totals"]["connect_failures"]][:3]
+    totals["unexpected_closes"] = [c for r in results for c in r["totals"]["unexpected_closes"]][:10]
+    n_servers = len(servers)
+    return {
+        "rooms": args.rooms,
+        "peers": peers,
+        "setups_per_s": (args.rooms / setup_seconds) if setup_seconds else None,
+        "setup_seconds": setup_seconds,
+        "rooms_ready": ready,
+        "msgs_per_s": sat_received / sat_elapsed,
+        "saturate_cpu": {
+            "servers": cpu[1][:n_servers],
+            "redis": cpu[1][n_servers],
+            "clients": sum(r["saturate"]["client_cpu"] for r in results),
+            "seconds": marks[2][0] - marks[1][0],
+        },
+        "setup_cpu": {"servers": cpu[0][:n_servers], "clients": sum(r["setup"]["client_cpu"] for r in results)},
+        "latency_ms": {
+            "p50": statistics.median(latencies) if latencies else None,
+            "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] if latencies else None,
+            "max": latencies[-1] if latencies else None,
+            "samples": len(latencies),
+            "rate": args.latency_rate,
+        },
+        "totals": totals,
+    }
+
+
+def idle_measure(args, servers: list[Server], redis: RedisServer, cookies: list[str], slugs: list[str]) -> dict:
+    count = args.idle - args.idle % 2
+    rooms = []
+    offset = args.rooms  # rooms not used by the calls run
+    for r in range(count // 2):
+        members = [(cookies[r * 2 + i], servers[(r * 2 + i) % len(servers)].port) for i in range(2)]
+        rooms.append((slugs[offset + r], members))
+    specs = [dict(mode="idle", host=HOST, rooms=share, connect_concurrency=100) for share in split(rooms, args.clients)]
+    time.sleep(1.0)
+    before = ([proc_rss_kb(s.pid) for s in servers], redis.used_memory())
+    after: list = []
+
+    def hook(index: int) -> None:
+        if index == 0:
+            time.sleep(2.0)  # let the join storm's transient buffers go
+            after.append(([proc_rss_kb(s.pid) for s in servers], redis.used_memory()))
+
+    results = clients_run(specs, hook)
+    welcomed = sum(r["welcomed"] for r in results)
+    rss_delta = sum(after[0][0]) - sum(before[0])
+    redis_delta = (after[0][1] - before[1]) / 1024
+    return {
+        "sockets": count,
+        "welcomed": welcomed,
+        "server_rss_kb_per_socket": rss_delta / max(1, welcomed),
+        "redis_kb_per_socket": redis_delta / max(1, welcomed),
+        "kb_per_socket": (rss_delta + redis_delta) / max(1, welcomed),
+        "rss_before_kb": before[0],
+        "rss_after_kb": after[0][0],
+    }
+
+
+_profilers: list[subprocess.Popen] = []
+
+
+def profile_start(args, servers: list[Server]) -> None:
+    spy = shutil.which("py-spy", path=str(Path(PYTHON).parent)) or shutil.which("py-spy")
+    if not spy:
+        print("py-spy not installed: no profile", file=sys.stderr)
+        return
+    out = Path(args.profile)
+    for i, server in enumerate(servers[:1]):
+        target = out.with_suffix(f".{i}{out.suffix or '.txt'}")
+        fmt = "speedscope" if target.suffix == ".json" else "raw"
+        _profilers.append(
+            subprocess.Popen(
+                [spy, "record", "-p", str(server.pid), "-o", str(target), "-f", fmt, "-d", str(int(args.duration) + 1)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+
+
+def profile_stop() -> None:
+    for proc in _profilers:
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGINT)
+    _profilers.clear()
+
+
+def config_run(args, redis: RedisServer, db_url: str, cookies, slugs, server: str, ws: str, procs: int) -> dict:
+    prefix = f"bench{secrets.token_hex(3)}"
+    env = server_env(redis_url=redis.url, db_url=db_url, prefix=prefix)
+    logs = Path(os.environ.get("TMPDIR", "/tmp")) / "parley-bench-logs"
+    logs.mkdir(exist_ok=True)
+    servers = [Server(kind=server, ws=ws, env=env, log=logs / f"{server}-{ws}-{procs}-{i}.log") for i in range(procs)]
+    label = {"server": server, "ws": ws if server == "uvicorn" else "autobahn", "procs": procs}
+    try:
+        result = dict(label)
+        if args.rooms:
+            result["calls"] = calls_measure(args, servers, redis, cookies, slugs)
+        if args.idle:
+            result["idle"] = idle_measure(args, servers, redis, cookies, slugs)
+        result["alive"] = all(s.proc.poll() is None for s in servers)
+        return result
+    finally:
+        for s in servers:
+            s.stop()
+
+
+def fmt(value, digits=0) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def report(result: dict) -> str:
+    lines = [f"## {result['server']} ({result['ws']}), {result['procs']} process(es)"]
+    calls = result.get("calls")
+    if calls:
+        lat, tot, cpu = calls["latency_ms"], calls["totals"], calls["saturate_cpu"]
+        seconds = cpu["seconds"]
+        lines += [
+            f"rooms x peers           {calls['rooms']} x {calls['peers']}",
+            f"relayed msgs/s (sat.)   {fmt(calls['msgs_per_s'])}   [target >= 10,000]",
+            f"call set-ups/s          {fmt(calls['setups_per_s'])}   ({calls['rooms_ready']} rooms ready in "
+            f"{fmt(calls['setup_seconds'], 2)} s) [target >= 300]",
+            f"latency @ {lat['rate']}/s        p50 {fmt(lat['p50'], 2)} ms, p99 {fmt(lat['p99'], 2)} ms, "
+            f"max {fmt(lat['max'], 2)} ms ({lat['samples']} samples) [target p99 <= 5 ms]",
+            "CPU while saturated     servers "
+            + ", ".join(f"{c / seconds:.0%}" for c in cpu["servers"])
+            + f", redis {cpu['redis'] / seconds:.0%}, clients {cpu['clients'] / seconds:.0%} (of one core)",
+            f"messages                sent {tot['sent']:,}, received {tot['received']:,}, lost {tot['lost']}, "
+            f"duplicated {tot['duplicated']}, gaps {tot['gaps']}",
+            f"errors                  {tot['error_count']} {tot['errors']}; connect failures "
+            f"{tot['connect_failure_count']} {tot['connect_failures']}; closes {tot['unexpected_closes']}",
+        ]
+    idle = result.get("idle")
+    if idle:
+        lines.append(
+            f"idle sockets            {idle['welcomed']}/{idle['sockets']}: {fmt(idle['kb_per_socket'], 1)} KB each "
+            f"(server RSS {fmt(idle['server_rss_kb_per_socket'], 1)} + Redis {fmt(idle['redis_kb_per_socket'], 1)})"
+            " [target <= 40 KB]"
+        )
+    return "\n".join(lines)
+
+
+MATRIX = [("uvicorn", "websockets", 1), ("uvicorn", "websockets", 2), ("daphne", "-", 1)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--server", choices=["daphne", "uvicorn"], help="one server (default: the matrix)")
+    parser.add_argument("--ws", default="websockets", help="uvicorn --ws: websockets, websockets-sansio, wsproto")
+    parser.add_argument("--procs", type=int, default=1, help="server processes sharing Redis (peers alternate)")
+    parser.add_argument("--rooms", type=int, default=100)
+    parser.add_argument("--peers", type=int, default=2)
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds of saturated relay")
+    parser.add_argument("--latency-rate", type=float, default=200.0)
+    parser.add_argument("--latency-duration", type=float, default=5.0)
+    parser.add_argument("--idle", type=int, default=1000, help="idle sockets for the memory measure (0: skip)")
+    parser.add_argument("--clients", type=int, default=1, help="client processes")
+    parser.add_argument("--db", choices=["postgres", "sqlite"], default="postgres")
+    parser.add_argument("--profile", help="py-spy output file for server 0 while saturated (.txt raw, .json)")
+    parser.add_argument("--json", help="write all results to this file")
+    args = parser.parse_args()
+
+    redis = RedisServer()
+    try:
+        db_url = database_url(args.db)
+        env = server_env(redis_url=redis.url, db_url=db_url, prefix="bench")
+        room_count = args.rooms + args.idle // 2 + 1
+        cookies, slugs = fixtures_create(env, users=max(args.rooms * args.peers, args.idle), rooms=room_count)
+        configs = [(args.server, args.ws, args.procs)] if args.server else MATRIX
+        results = []
+        for server, ws, procs in configs:
+            result = config_run(args, redis, db_url, cookies, slugs, server, ws, procs)
+            results.append(result)
+            print(report(result), flush=True)
+        print(f"(2 cores; client processes: {args.clients}; Redis {redis.url}; DB {args.db})")
+        if args.json:
+            Path(args.json).write_text(json.dumps(results, indent=2))
+    finally:
+        redis.stop()
+
+
+if __name__ == "__main__":
+    main()
