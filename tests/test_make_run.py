@@ -1,0 +1,103 @@
+"""`make run` as a newcomer meets it: migrate, demo users printed, runserver, sign in, lobby.
+
+The server runs in its own process with the development settings and no environment
+beyond a temporary SQLite DATABASE_URL, exactly the commands the Makefile's `run` target uses.
+"""
+
+import http.cookiejar
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.web import csrf_token_from
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def manage(*args: str, env: dict, timeout: float = 300) -> str:
+    done = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def wait_until_serving(url: str, server: subprocess.Popen, deadline: float = 120) -> None:
+    give_up = time.monotonic() + deadline
+    while time.monotonic() < give_up:
+        assert server.poll() is None, "runserver exited early"
+        try:
+            urllib.request.urlopen(url, timeout=5)
+            return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            time.sleep(0.5)
+    pytest.fail(f"runserver did not answer {url} within {deadline}s")
+
+
+@pytest.fixture
+def dev_server(tmp_path, free_port):
+    """Start the app as `make run` does, yield its base URL and printed demo credentials."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp_path),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'make-run.sqlite3'}",
+    }
+    manage("migrate", "--noinput", env=env)
+    printed = manage("demo_users", env=env)
+    credentials = dict(re.findall(r"user\s+username: (\w+)\s+password: (\S+)", printed))
+    assert "alice" in credentials, printed
+    base = f"http://127.0.0.1:{free_port}"
+    log = (tmp_path / "runserver.log").open("w")
+    server = subprocess.Popen(
+        [sys.executable, "manage.py", "runserver", f"127.0.0.1:{free_port}"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # the autoreloader forks a child: stop both through this group
+    )
+    try:
+        wait_until_serving(f"{base}/healthz", server)
+        yield base, credentials
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=20)
+        log.close()
+
+
+def test_make_run_serves_the_lobby_to_a_demo_user(dev_server):
+    base, credentials = dev_server
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+
+    first = opener.open(f"{base}/", timeout=30)
+    assert first.url.startswith(f"{base}/accounts/login/"), "the lobby sends strangers to sign in"
+    login_page = first.read().decode()
+    assert "Sign in" in login_page
+
+    form = {"username": "alice", "password": credentials["alice"], "csrfmiddlewaretoken": csrf_token_from(login_page)}
+    request = urllib.request.Request(
+        f"{base}/accounts/login/",
+        data=urllib.parse.urlencode(form).encode(),
+        headers={"Referer": f"{base}/accounts/login/"},
+    )
+    lobby = opener.open(request, timeout=30)
+    assert lobby.url == f"{base}/"
+    body = lobby.read().decode()
+    assert "Alice" in body and "Demo room" in body
+    assert opener.open(f"{base}/rooms/demo/", timeout=30).status == 200
