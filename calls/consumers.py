@@ -148,3 +148,40 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if self.channel_layer is not None and self.session is not None and self.session.joined:
             await self.channel_layer.group_discard(user_group_name(self.user_id), self.channel_name)
             await self.channel_layer.group_discard(room_group_name(self.slug), self.channel_name)
+
+
+class PresenceConsumer(AsyncWebsocketConsumer):
+    """`/ws/presence/`: the online list and direct calls; the logic is in calls.services.direct_calls."""
+
+    presence = None
+
+    async def connect(self) -> None:
+        from calls.services.direct_calls import PresenceSession
+
+        await self.accept()
+        self.presence = PresenceSession(conn=self, user=self.scope["user"])
+        try:
+            await self.presence.open()
+        except Exception:
+            logger.exception("presence socket could not open")
+            await self.presence.refuse("unavailable", "The call service is unavailable; try again shortly.", 1013)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        await self.presence.receive(text_data)
+
+    async def send_frame(self, frame: dict) -> None:
+        await self.send(text_data=frame_encode(frame))
+
+    def close_soon(self, code: int) -> None:
+        asyncio.get_running_loop().create_task(self.close(code))
+
+    async def presence_frame(self, event: dict) -> None:
+        await self.presence.event(event)
+
+    async def user_evict(self, event: dict) -> None:
+        if event.get("session_key") in (None, self.scope["session"].session_key):
+            await self.presence.refuse("unauthenticated", "You were signed out.", CLOSE_CODES["unauthenticated"])
+
+    async def disconnect(self, code: int) -> None:
+        if self.presence is not None:
+            await self.presence.close()

@@ -265,16 +265,16 @@ OUTGOING: dict[str, dict[str, Any]] = {
     "kicked": {"by": Optional(USER)},
     "error": {"code": OneOf(*ERROR_CODES), "message": str, "ref": Optional(str)},
     # Presence socket.
-    "presence": {"online": [USER]},
+    "presence": {"you": USER, "online": [USER], "heartbeat": int, "ring_timeout": int},
     "user-online": {"user": USER},
-    "user-offline": {"user": Optional(USER), "call_id": Optional(str), "username": Optional(str)},
-    "ringing": {"call_id": str, "callee": USER},
+    "user-offline": {"user": USER, "call_id": Optional(str)},
+    "ringing": {"call_id": str, "callee": USER, "timeout": int},
     "ring": {"call_id": str, "caller": USER, "room": {"slug": str, "url": str}, "timeout": int},
-    "accepted": {"call_id": str, "room": {"slug": str, "url": str}},
+    "accepted": {"call_id": str, "room": {"slug": str, "url": str}, "join": bool},
     "declined": {"call_id": str},
     "cancelled": {"call_id": str},
     "missed": {"call_id": str},
-    "busy": {"call_id": Optional(str), "user": Optional(USER)},
+    "busy": {"call_id": str, "user": USER},
     "hangup": {"call_id": str},
 }
 
