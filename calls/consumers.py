@@ -3,25 +3,17 @@
 import asyncio
 import logging
 import time
+from urllib.parse import parse_qs
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from calls.protocol import CLOSE_CODES, ProtocolError, error_frame, frame_encode, frame_parse
 from calls.services.eviction import room_group_name, user_group_name
 from calls.services.relay import Outbox, hub_get
-from calls.services.sessions import sessions_find_revoked
 from calls.services.signaling import Refusal, RoomSession
 
 logger = logging.getLogger(__name__)
-
-
-async def _revoked_connections(conns: list) -> list:
-    revoked = await database_sync_to_async(sessions_find_revoked)(
-        pairs=[(conn.user_id, conn.session_key) for conn in conns]
-    )
-    return [conn for conn in conns if (conn.user_id, conn.session_key) in revoked]
 
 
 class RoomConsumer(AsyncWebsocketConsumer):
@@ -44,11 +36,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
             logger.exception("signaling hub unavailable")
             self._refuse("unavailable", "The call service is unavailable; try again shortly.", 1013)
             return
-        if hub.session_checker is None:
-            hub.session_checker = _revoked_connections
         self.session = RoomSession(hub=hub, conn=self, user=user, slug=self.slug)
         try:
-            await self.session.join()
+            await self.session.join(resume_token=self._resume_token())
         except Refusal as refusal:
             self._refuse(refusal.code, refusal.message, CLOSE_CODES[refusal.code])
             return
@@ -70,6 +60,12 @@ class RoomConsumer(AsyncWebsocketConsumer):
     def _config() -> dict:
         return settings.SIGNALING
 
+    def _resume_token(self) -> str | None:
+        """`?resume=<token>` of a client reconnecting after a dropped connection."""
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        token = query.get("resume", [""])[0]
+        return token[:200] or None
+
     def _refuse(self, code: str, message: str, close_code: int) -> None:
         self.outbox.put(frame_encode(error_frame(code, message)))
         self.outbox.put({"type": "websocket.close", "code": close_code})
@@ -89,12 +85,16 @@ class RoomConsumer(AsyncWebsocketConsumer):
             return
         try:
             frame = frame_parse(text_data, limits=session.limits)
-            if frame["type"] == "leave":
-                await self._close(1000, "left")
-                return
-            await session.handle(frame)
         except ProtocolError as error:
             session.reply_error(error.code, error.message, error.ref)
+            return
+        if frame["type"] == "leave":
+            await self._close(1000, "left")
+            return
+        try:
+            await session.handle(frame)
+        except ProtocolError as error:
+            session.reply_error(error.code, error.message, frame.get("id"))
 
     # Called by the hub ------------------------------------------------------------------------
     def deliver(self, text: str) -> None:
@@ -142,7 +142,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         if self.session is not None:
-            await self.session.leave("disconnected")  # no-op if it already left for a reason
+            await self.session.suspend()  # no-op if it already left for a reason
         if self.outbox is not None:
             self.outbox.stop()
         if self.channel_layer is not None and self.session is not None and self.session.joined:

@@ -83,7 +83,16 @@ class Peer:
             self.frames.append(frame)
 
     async def nothing(self, timeout: float = 0.3) -> bool:
+        """True if no frame arrives within `timeout` (a frame that does arrive stays queued)."""
         return await self.ws.receive_nothing(timeout)
+
+    async def refused(self, timeout: float = 3) -> tuple[dict, int]:
+        """The one error frame and the close code of a refused socket."""
+        frame = await self.recv(timeout)
+        assert frame["type"] == "error", frame
+        code = await self.expect_close(timeout)
+        assert len(self.frames) == 1, f"more than one frame before the close: {self.frames}"
+        return frame, code
 
     async def close(self) -> None:
         await self.ws.disconnect()
@@ -111,9 +120,10 @@ async def connect(path: str, user=None, origin: bytes | None = ORIGIN, cookie: s
     return peer
 
 
-async def join(slug: str, user, **kwargs) -> Peer:
-    """Connect to a room and read the welcome frame."""
-    peer = await connect(f"/ws/rooms/{slug}/", user, **kwargs)
+async def join(slug: str, user, query: str = "", **kwargs) -> Peer:
+    """Connect to a room (`query`: e.g. "resume=<token>") and read the welcome frame."""
+    path = f"/ws/rooms/{slug}/" + (f"?{query}" if query else "")
+    peer = await connect(path, user, **kwargs)
     assert peer.connected, "handshake refused"
     frame = await peer.recv()
     assert frame["type"] == "welcome", frame

@@ -9,6 +9,10 @@ receiver: local delivery is synchronous, and a node's channel is FIFO.
 Each process mirrors the membership of the rooms it has local peers in, so routing a
 frame needs no Redis round trip; the mirror follows the `peer-joined`/`peer-left`
 broadcasts it relays, and a miss falls back to the shared room state.
+
+A peer whose socket dropped without `leave` is *suspended* for RESUME_GRACE seconds: it
+keeps its seat and peer_id, and frames for it are buffered in the room state until it
+resumes (on any process) or the grace runs out (then the others get `peer-left`).
 """
 
 import asyncio
@@ -18,12 +22,23 @@ import time
 import weakref
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 import orjson
+from channels.db import database_sync_to_async
 from django.conf import settings
 
-from .room_state import MemoryRoomState, PeerRecord, RedisRoomState, RoomState, redis_client_create
+from .room_state import (
+    BUFFERED,
+    GONE,
+    Gone,
+    MemoryRoomState,
+    PeerRecord,
+    RedisRoomState,
+    RoomState,
+    redis_client_create,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +127,13 @@ class Outbox:
             self.task.cancel()
 
 
+@dataclass(slots=True)
+class Suspension:
+    slug: str
+    timer: asyncio.TimerHandle
+    ready: bool = False  # the room state has marked it: frames can be buffered there
+
+
 class Stats:
     """Counters a benchmark or an operator can read (nothing lost goes uncounted)."""
 
@@ -122,6 +144,7 @@ class Stats:
         self.dropped_overflow = 0
         self.dropped_no_peer = 0
         self.publish_errors = 0
+        self.buffered_suspended = 0
 
     def as_dict(self) -> dict:
         return dict(vars(self))
@@ -265,6 +288,11 @@ class Hub:
         self.user_buckets: dict[int, TokenBucket] = {}
         self.sweeper: asyncio.Task | None = None
         self.session_checker: Callable[[list[Connection]], Awaitable[list[Connection]]] | None = None
+        # Called with (peer_id, reason) pairs of peers the sweeper or a grace expiry removed.
+        self.on_gone: Callable[[list[tuple[str, str]]], Awaitable[None]] | None = None
+        self.suspended: dict[str, Suspension] = {}  # peer_id -> its suspension on this node
+        self._pending: deque[tuple[str, str, str]] = deque()  # (slug, peer_id, text) to buffer, in order
+        self._buffering = False
         self._sweeps = 0
 
     async def start(self) -> None:
@@ -274,11 +302,16 @@ class Hub:
     async def close(self) -> None:
         if self.sweeper:
             self.sweeper.cancel()
+        for suspension in self.suspended.values():
+            suspension.timer.cancel()
         await self.transport.close()
         await self.state.close()
 
     # Membership -------------------------------------------------------------------------
     def attach(self, conn: Connection, others: list[PeerRecord]) -> None:
+        suspension = self.suspended.pop(conn.peer.peer_id, None)
+        if suspension is not None:
+            suspension.timer.cancel()
         self.local[conn.peer.peer_id] = conn
         mirror = self.rooms.setdefault(conn.slug, {})
         for peer in others:
@@ -291,10 +324,146 @@ class Hub:
         mirror = self.rooms.get(conn.slug)
         if mirror is not None:
             mirror.pop(conn.peer.peer_id, None)
-            if not any(self.local.get(pid) for pid in mirror):
+            if not any(pid in self.local or pid in self.suspended for pid in mirror):
                 del self.rooms[conn.slug]
         if not any(c.user_id == conn.user_id for c in self.local.values()):
             self.user_buckets.pop(conn.user_id, None)
+
+    def suspend(self, conn: Connection, grace: float) -> None:
+        """The socket is gone but the peer stays in the room for `grace` seconds.
+
+        Frames for it wait here until `suspension_confirm` says the room state has
+        marked it suspended; from then on they are buffered there.
+        """
+        peer_id = conn.peer.peer_id
+        if self.local.get(peer_id) is conn:
+            del self.local[peer_id]
+        timer = asyncio.get_running_loop().call_later(grace + 0.1, self._grace_expired, conn.slug, peer_id)
+        self.suspended[peer_id] = Suspension(slug=conn.slug, timer=timer)
+        if not any(c.user_id == conn.user_id for c in self.local.values()):
+            self.user_buckets.pop(conn.user_id, None)
+
+    def suspension_confirm(self, peer_id: str, marked: bool) -> None:
+        """The room state marked the peer suspended (or it was already gone: forget it)."""
+        suspension = self.suspended.get(peer_id)
+        if suspension is None:
+            return
+        if marked:
+            suspension.ready = True
+        else:
+            suspension.timer.cancel()
+            del self.suspended[peer_id]
+        self._buffer_start()
+
+    def _grace_expired(self, slug: str, peer_id: str) -> None:
+        asyncio.get_running_loop().create_task(self._reap_room(slug, forget=peer_id))
+
+    async def _reap_room(self, slug: str, forget: str | None = None) -> None:
+        try:
+            reaped, remaining = await self.state.reap(slug=slug)
+            self.peers_gone(slug, reaped, remaining)
+        except Exception:
+            logger.exception("reaping %s failed", slug)
+        if forget is not None and self.suspended.pop(forget, None) is not None:
+            # It resumed on another node: nothing left to do here.
+            mirror = self.rooms.get(slug)
+            if mirror is not None:
+                mirror.pop(forget, None)
+                if not any(pid in self.local or pid in self.suspended for pid in mirror):
+                    del self.rooms[slug]
+
+    def peers_gone(self, slug: str, gone: list[Gone], remaining: list[PeerRecord] | None = None) -> None:
+        """Announce peers removed by expiry and close their audit rows."""
+        from calls.protocol import frame_encode
+
+        for entry in gone:
+            logger.info("peer %s left %s (%s)", entry.peer.peer_id, slug, entry.reason)
+            text = frame_encode({"type": "peer-left", "peer_id": entry.peer.peer_id, "reason": entry.reason})
+            self.broadcast(slug, text, targets=remaining, left=entry.peer.peer_id)
+            suspension = self.suspended.pop(entry.peer.peer_id, None)
+            if suspension is not None:
+                suspension.timer.cancel()
+        if gone and self.on_gone is not None:
+            task = asyncio.get_running_loop().create_task(
+                self.on_gone([(entry.peer.peer_id, entry.reason) for entry in gone])
+            )
+            task.add_done_callback(_log_failure)
+
+    def route_announce(self, slug: str, peer: PeerRecord, others: list[PeerRecord], previous_node: str) -> None:
+        """A peer resumed on this node: point the other nodes' mirrors (and its old node) here."""
+        nodes = {other.node for other in others} | {previous_node}
+        nodes.discard(self.node_id)
+        for node in nodes:
+            self.transport.publish(node, [[], None, {"slug": slug, "join": [peer.peer_id, self.node_id]}])
+
+    # Suspended peers ---------------------------------------------------------------------------
+    def _absent(self, peer_id: str, text: str) -> None:
+        """A frame for a peer with no socket here: buffer it if the peer is suspended here."""
+        suspension = self.suspended.get(peer_id)
+        if suspension is None:
+            self.stats.dropped_no_peer += 1
+            return
+        if text.startswith(_SNAPSHOT_PREFIXES):
+            return  # the resume welcome carries the room as it is then
+        self._pending.append((suspension.slug, peer_id, text))
+        self._buffer_start()
+
+    def _buffer_start(self) -> None:
+        if self._pending and not self._buffering:
+            self._buffering = True
+            asyncio.get_running_loop().create_task(self._buffer_pending())
+
+    async def _buffer_pending(self) -> None:
+        """Store frames for suspended peers in the room state, one at a time so they keep their order."""
+        limit = self.config.get("RESUME_BUFFER", 256)
+        try:
+            while self._pending:
+                slug, peer_id, text = self._pending[0]
+                suspension = self.suspended.get(peer_id)
+                if suspension is not None and not suspension.ready:
+                    return  # suspension_confirm restarts the queue
+                self._pending.popleft()
+                if suspension is None:  # the grace ran out, or it resumed here
+                    self._deliver_or_drop(peer_id, text)
+                    continue
+                try:
+                    where = await self.state.buffer(
+                        slug=slug, peer_id=peer_id, node=self.node_id, text=text, limit=limit
+                    )
+                except Exception:
+                    logger.exception("could not buffer a frame for suspended peer %s", peer_id)
+                    continue
+                if where == BUFFERED:
+                    self.stats.buffered_suspended += 1
+                elif where == GONE:
+                    self.stats.dropped_no_peer += 1
+                elif where == self.node_id:  # it resumed here meanwhile
+                    self._deliver_or_drop(peer_id, text)
+                else:  # it resumed on another node meanwhile
+                    self.transport.publish(where, [[peer_id], text])
+        finally:
+            self._buffering = False
+
+    def _deliver_or_drop(self, peer_id: str, text: str) -> None:
+        conn = self.local.get(peer_id)
+        if conn is None:
+            self.stats.dropped_no_peer += 1
+        else:
+            conn.deliver(text)
+
+    def _suspended_kick(self, peer_id: str, message: dict) -> None:
+        suspension = self.suspended.get(peer_id)
+        if suspension is not None and message.get("type") == "kick":
+            task = asyncio.get_running_loop().create_task(self._remove_suspended(suspension.slug, peer_id, "kicked"))
+            task.add_done_callback(_log_failure)
+
+    async def _remove_suspended(self, slug: str, peer_id: str, reason: str) -> None:
+        peer = await self.state.peer_get(slug=slug, peer_id=peer_id)
+        if peer is None:
+            return
+        removed, remaining = await self.state.leave(slug=slug, peer=peer)
+        if removed:
+            self.peers_gone(slug, [Gone(peer=peer, reason=reason)], remaining)
 
     def user_bucket(self, user_id: int) -> TokenBucket:
         bucket = self.user_buckets.get(user_id)
@@ -321,7 +490,7 @@ class Hub:
         if node == self.node_id:
             conn = self.local.get(peer_id)
             if conn is None:
-                self.stats.dropped_no_peer += 1
+                self._absent(peer_id, text)
                 return
             self.stats.delivered_local += 1
             conn.deliver(text)
@@ -360,6 +529,8 @@ class Hub:
                 if conn is not None:
                     self.stats.delivered_local += 1
                     conn.deliver(text)
+                else:
+                    self._absent(peer_id, text)
             else:
                 remote[node].append(peer_id)
         for node, peer_ids in remote.items():
@@ -376,6 +547,8 @@ class Hub:
             conn = self.local.get(peer_id)
             if conn is not None:
                 conn.control(message)
+            else:
+                self._suspended_kick(peer_id, message)
         else:
             self.transport.publish(node, [[peer_id], None, {"control": message}])
 
@@ -399,12 +572,14 @@ class Hub:
                         conn = local.get(peer_id)
                         if conn is not None:
                             conn.control(meta["control"])
+                        else:
+                            self._suspended_kick(peer_id, meta["control"])
                     continue
                 self._mirror_update(meta["slug"], joined=meta.get("join"), left=meta.get("left"))
             for peer_id in peer_ids:
                 conn = local.get(peer_id)
                 if conn is None:
-                    self.stats.dropped_no_peer += 1
+                    self._absent(peer_id, text)
                     continue
                 conn.deliver(text)
 
@@ -422,8 +597,6 @@ class Hub:
 
     async def sweep(self) -> None:
         """Drop silent sockets, keep local peers alive, reap peers of dead processes."""
-        from calls.protocol import frame_encode
-
         now = time.monotonic()
         silent_after = 2 * self.config["HEARTBEAT"]
         conns = list(self.local.values())
@@ -438,13 +611,19 @@ class Hub:
             slugs.update(await self.state.rooms_list())
         for slug in slugs:
             reaped, remaining = await self.state.reap(slug=slug)
-            for peer in reaped:
-                logger.info("peer %s in %s timed out (its process stopped refreshing)", peer.peer_id, slug)
-                text = frame_encode({"type": "peer-left", "peer_id": peer.peer_id, "reason": "timeout"})
-                self.broadcast(slug, text, targets=remaining, left=peer.peer_id)
+            self.peers_gone(slug, reaped, remaining)
         if self.session_checker is not None and conns:
             for conn in await self.session_checker(conns):
                 conn.control({"type": "evict", "reason": "signed-out"})
+
+
+# Server frames that a resume welcome supersedes, so they are not buffered for a suspended peer.
+_SNAPSHOT_PREFIXES = ('{"type":"peer-joined"', '{"type":"peer-left"', '{"type":"media"', '{"type":"room"')
+
+
+def _log_failure(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("signaling background task failed", exc_info=task.exception())
 
 
 # --- One hub per event loop -------------------------------------------------------------------
@@ -462,8 +641,27 @@ def _hub_create() -> Hub:
         transport = RedisTransport(client=client, prefix=config["KEY_PREFIX"], node_id=node_id, stats=stats_holder)
         hub = Hub(state=state, transport=transport, node_id=node_id, config=config)
         hub.stats = stats_holder
-        return hub
-    return Hub(state=MemoryRoomState(), transport=MemoryTransport(), node_id=node_id, config=config)
+    else:
+        hub = Hub(state=MemoryRoomState(), transport=MemoryTransport(), node_id=node_id, config=config)
+    hub.session_checker = _revoked_connections
+    hub.on_gone = _participations_close
+    return hub
+
+
+async def _revoked_connections(conns: list[Connection]) -> list[Connection]:
+    """Sockets whose user was deactivated or whose session ended (one query for all)."""
+    from calls.services.sessions import sessions_find_revoked
+
+    revoked = await database_sync_to_async(sessions_find_revoked)(
+        pairs=[(conn.user_id, conn.session_key) for conn in conns]
+    )
+    return [conn for conn in conns if (conn.user_id, conn.session_key) in revoked]
+
+
+async def _participations_close(gone: list[tuple[str, str]]) -> None:
+    from calls.services.participation import participations_close
+
+    await database_sync_to_async(participations_close)(gone=gone)
 
 
 async def hub_get() -> Hub:

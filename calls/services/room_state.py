@@ -50,9 +50,31 @@ class PeerRecord:
 
 
 @dataclass(slots=True)
+class Gone:
+    """A peer removed because its expiry passed: `reason` is "disconnected" for a peer whose
+    resume grace ran out, "timeout" for one whose process stopped refreshing it."""
+
+    peer: PeerRecord
+    reason: str
+
+
+@dataclass(slots=True)
 class JoinResult:
     peers: list[PeerRecord]  # the others already in the room
-    reaped: list[PeerRecord]  # expired peers removed while joining: announce them as gone
+    reaped: list[Gone]  # expired peers removed while joining: announce them as gone
+
+
+@dataclass(slots=True)
+class Resumed:
+    peer: PeerRecord  # the record, now on the resuming process's node
+    previous_node: str  # where it was suspended
+    buffered: list[str]  # frames that arrived for it while suspended, in order
+    others: list[PeerRecord]  # the other peers of the room now
+
+
+# Results of RoomState.buffer().
+BUFFERED = "buffered"
+GONE = "gone"
 
 
 class RoomState(Protocol):
@@ -64,66 +86,81 @@ class RoomState(Protocol):
     async def peers_list(self, *, slug: str) -> list[PeerRecord]: ...
     async def media_set(self, *, slug: str, peer: PeerRecord) -> None: ...
     async def refresh(self, *, peers: list[tuple[str, PeerRecord]], ttl: float) -> None: ...
-    async def reap(self, *, slug: str) -> tuple[list[PeerRecord], list[PeerRecord]]: ...
+    async def reap(self, *, slug: str) -> tuple[list[Gone], list[PeerRecord]]: ...
     async def rooms_list(self) -> list[str]: ...
     async def ban(self, *, slug: str, user_id: int, seconds: float) -> None: ...
     async def is_banned(self, *, slug: str, user_id: int) -> bool: ...
     async def user_sockets_live(self, *, user_id: int) -> int: ...
+    async def suspend(self, *, slug: str, peer: PeerRecord, grace: float) -> bool: ...
+    async def buffer(self, *, slug: str, peer_id: str, node: str, text: str, limit: int) -> str: ...
+    async def resume(self, *, slug: str, peer_id: str, user_id: int, node: str, ttl: float) -> Resumed | None: ...
     async def close(self) -> None: ...
 
 
 # --- Redis ---------------------------------------------------------------------------------
 
-# KEYS: peers hash, expiry zset, user sockets zset, rooms set
-# ARGV: peer_id, record, now, expiry, capacity, max_per_user, slug
-_JOIN = """
-local reaped = {}
-local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])
-for _, pid in ipairs(expired) do
-  local rec = redis.call('HGET', KEYS[1], pid)
-  if rec then table.insert(reaped, rec) end
-  redis.call('HDEL', KEYS[1], pid)
-  redis.call('ZREM', KEYS[2], pid)
+# Removes expired peers with their suspension mark and buffer; returns {record, was_suspended, ...}.
+_REAP_EXPIRED = """
+local function reap_expired(peers, exp, susp, now, bufbase)
+  local reaped = {}
+  for _, pid in ipairs(redis.call('ZRANGEBYSCORE', exp, '-inf', now)) do
+    local rec = redis.call('HGET', peers, pid)
+    if rec then
+      table.insert(reaped, rec)
+      table.insert(reaped, redis.call('HDEL', susp, pid))
+    end
+    redis.call('HDEL', peers, pid)
+    redis.call('ZREM', exp, pid)
+    redis.call('DEL', bufbase .. pid)
+  end
+  return reaped
 end
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[3])
-if redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[6]) then return {-2, reaped, {}} end
-if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[5]) then return {-1, reaped, {}} end
-local others = redis.call('HVALS', KEYS[1])
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
-redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
-redis.call('SADD', KEYS[4], ARGV[7])
-return {1, reaped, others}
 """
 
-# KEYS: peers hash, expiry zset, user sockets zset, rooms set; ARGV: peer_id, slug
+# KEYS: peers hash, expiry zset, user sockets zset, rooms set, suspended hash
+# ARGV: now, buffer key base, peer_id, record, expiry, capacity, max_per_user, slug
+_JOIN = (
+    _REAP_EXPIRED
+    + """
+local reaped = reap_expired(KEYS[1], KEYS[2], KEYS[5], ARGV[1], ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[1])
+if redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[7]) then return {-2, reaped, {}} end
+if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[6]) then return {-1, reaped, {}} end
+local others = redis.call('HVALS', KEYS[1])
+redis.call('HSET', KEYS[1], ARGV[3], ARGV[4])
+redis.call('ZADD', KEYS[2], ARGV[5], ARGV[3])
+redis.call('ZADD', KEYS[3], ARGV[5], ARGV[3])
+redis.call('SADD', KEYS[4], ARGV[8])
+return {1, reaped, others}
+"""
+)
+
+# KEYS: peers hash, expiry zset, user sockets zset, rooms set, suspended hash, buffer list; ARGV: peer_id, slug
 _LEAVE = """
 local removed = redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('HDEL', KEYS[5], ARGV[1])
+redis.call('DEL', KEYS[6])
 if redis.call('HLEN', KEYS[1]) == 0 then
   redis.call('SREM', KEYS[4], ARGV[2])
-  redis.call('DEL', KEYS[1], KEYS[2])
+  redis.call('DEL', KEYS[1], KEYS[2], KEYS[5])
 end
 return {removed, redis.call('HVALS', KEYS[1])}
 """
 
-# KEYS: peers hash, expiry zset, rooms set; ARGV: now, slug
-_REAP = """
-local reaped = {}
-local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
-for _, pid in ipairs(expired) do
-  local rec = redis.call('HGET', KEYS[1], pid)
-  if rec then table.insert(reaped, rec) end
-  redis.call('HDEL', KEYS[1], pid)
-  redis.call('ZREM', KEYS[2], pid)
-end
+# KEYS: peers hash, expiry zset, rooms set, suspended hash; ARGV: now, buffer key base, slug
+_REAP = (
+    _REAP_EXPIRED
+    + """
+local reaped = reap_expired(KEYS[1], KEYS[2], KEYS[4], ARGV[1], ARGV[2])
 if redis.call('HLEN', KEYS[1]) == 0 then
-  redis.call('SREM', KEYS[3], ARGV[2])
-  redis.call('DEL', KEYS[1], KEYS[2])
+  redis.call('SREM', KEYS[3], ARGV[3])
+  redis.call('DEL', KEYS[1], KEYS[2], KEYS[4])
 end
 return {reaped, redis.call('HVALS', KEYS[1])}
 """
+)
 
 # KEYS: peers hash; ARGV: peer_id, record. Only updates a peer still present.
 _MEDIA = """
@@ -132,6 +169,56 @@ if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
 end
 return 1
 """
+
+# KEYS: peers hash, expiry zset, user sockets zset, suspended hash; ARGV: peer_id, node, until
+# Marks a present peer of `node` suspended until `until` (it keeps its seat meanwhile).
+_SUSPEND = """
+local rec = redis.call('HGET', KEYS[1], ARGV[1])
+if not rec or cjson.decode(rec)['n'] ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[4], ARGV[1], 1)
+redis.call('ZADD', KEYS[2], 'XX', ARGV[3], ARGV[1])
+redis.call('ZADD', KEYS[3], 'XX', ARGV[3], ARGV[1])
+return 1
+"""
+
+# KEYS: peers hash, suspended hash, buffer list; ARGV: peer_id, node, text, limit, ttl ms
+# Buffers a frame for a peer suspended on `node`; else says where the peer is now (or that it is gone).
+_BUFFER = """
+local rec = redis.call('HGET', KEYS[1], ARGV[1])
+if not rec then return 'gone' end
+local node = cjson.decode(rec)['n']
+if node ~= ARGV[2] or redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then return node end
+if redis.call('LLEN', KEYS[3]) < tonumber(ARGV[4]) then
+  redis.call('RPUSH', KEYS[3], ARGV[3])
+  redis.call('PEXPIRE', KEYS[3], ARGV[5])
+end
+return 'buffered'
+"""
+
+# KEYS: peers hash, expiry zset, user sockets zset, suspended hash, buffer list
+# ARGV: peer_id, user_id, new record, now, until
+# Takes over a suspended, unexpired peer of `user_id`: returns {old record, buffered frames, all records}.
+_RESUME = """
+if redis.call('HEXISTS', KEYS[4], ARGV[1]) == 0 then return nil end
+local rec = redis.call('HGET', KEYS[1], ARGV[1])
+local expiry = redis.call('ZSCORE', KEYS[2], ARGV[1])
+if not rec or not expiry or tonumber(expiry) <= tonumber(ARGV[4]) then return nil end
+if tostring(cjson.decode(rec)['u']['id']) ~= ARGV[2] then return nil end
+local buffered = redis.call('LRANGE', KEYS[5], 0, -1)
+redis.call('DEL', KEYS[5])
+redis.call('HDEL', KEYS[4], ARGV[1])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
+redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1])
+return {rec, buffered, redis.call('HVALS', KEYS[1])}
+"""
+
+
+def _gone_list(flat: list) -> list[Gone]:
+    return [
+        Gone(peer=PeerRecord.loads(flat[i]), reason="disconnected" if flat[i + 1] else "timeout")
+        for i in range(0, len(flat), 2)
+    ]
 
 
 def redis_client_create(url: str) -> aioredis.Redis:
@@ -155,10 +242,19 @@ class RedisRoomState:
         self._leave = client.register_script(_LEAVE)
         self._reap = client.register_script(_REAP)
         self._media = client.register_script(_MEDIA)
+        self._suspend = client.register_script(_SUSPEND)
+        self._buffer = client.register_script(_BUFFER)
+        self._resume = client.register_script(_RESUME)
 
     def _keys(self, slug: str) -> tuple[str, str]:
         base = f"{self.prefix}:room:{slug}"
         return f"{base}:peers", f"{base}:exp"
+
+    def _suspended_key(self, slug: str) -> str:
+        return f"{self.prefix}:room:{slug}:susp"
+
+    def _buffer_base(self, slug: str) -> str:
+        return f"{self.prefix}:room:{slug}:buf:"
 
     def _user_key(self, user_id: int) -> str:
         return f"{self.prefix}:user:{user_id}:socks"
@@ -171,21 +267,29 @@ class RedisRoomState:
         peers_key, exp_key = self._keys(slug)
         now = time.time()
         status, reaped, others = await self._join(
-            keys=[peers_key, exp_key, self._user_key(peer.user_id), self._rooms_key],
-            args=[peer.peer_id, peer.dumps(), now, now + ttl, capacity, max_per_user, slug],
+            keys=[peers_key, exp_key, self._user_key(peer.user_id), self._rooms_key, self._suspended_key(slug)],
+            args=[now, self._buffer_base(slug), peer.peer_id, peer.dumps(), now + ttl, capacity, max_per_user, slug],
         )
-        reaped_peers = [PeerRecord.loads(raw) for raw in reaped]
+        gone = _gone_list(reaped)
         if status == -1:
-            raise RoomFull(reaped_peers)
+            raise RoomFull(gone)
         if status == -2:
-            raise TooManySockets(reaped_peers)
-        return JoinResult(peers=[PeerRecord.loads(raw) for raw in others], reaped=reaped_peers)
+            raise TooManySockets(gone)
+        return JoinResult(peers=[PeerRecord.loads(raw) for raw in others], reaped=gone)
 
     async def leave(self, *, slug, peer) -> tuple[bool, list[PeerRecord]]:
         """Remove the peer; True only for the one caller that removed it, and who remains."""
         peers_key, exp_key = self._keys(slug)
         removed, remaining = await self._leave(
-            keys=[peers_key, exp_key, self._user_key(peer.user_id), self._rooms_key], args=[peer.peer_id, slug]
+            keys=[
+                peers_key,
+                exp_key,
+                self._user_key(peer.user_id),
+                self._rooms_key,
+                self._suspended_key(slug),
+                self._buffer_base(slug) + peer.peer_id,
+            ],
+            args=[peer.peer_id, slug],
         )
         return bool(removed), [PeerRecord.loads(raw) for raw in remaining]
 
@@ -200,20 +304,36 @@ class RedisRoomState:
         await self._media(keys=[self._keys(slug)[0]], args=[peer.peer_id, peer.dumps()])
 
     async def refresh(self, *, peers, ttl) -> None:
+        """Extend this process's live peers; put them back if Redis lost its data.
+
+        A per-process marker expires with the peers: if it is missing, Redis restarted empty
+        (or this process stalled past the TTL), so the rooms are rebuilt from the live sockets
+        and calls in progress carry on without anyone being told to leave or rejoin.
+        """
         if not peers:
             return
         until = time.time() + ttl
+        marker = f"{self.prefix}:alive:{peers[0][1].node}"
+        restore = await self.redis.set(marker, 1, nx=True, px=int(ttl * 1000))
         async with self.redis.pipeline(transaction=False) as pipe:
+            if not restore:
+                pipe.pexpire(marker, int(ttl * 1000))
             for slug, peer in peers:
-                pipe.zadd(self._keys(slug)[1], {peer.peer_id: until}, xx=True)
-                pipe.zadd(self._user_key(peer.user_id), {peer.peer_id: until}, xx=True)
+                if restore:
+                    pipe.hsetnx(self._keys(slug)[0], peer.peer_id, peer.dumps())
+                    pipe.sadd(self._rooms_key, slug)
+                pipe.zadd(self._keys(slug)[1], {peer.peer_id: until}, xx=not restore)
+                pipe.zadd(self._user_key(peer.user_id), {peer.peer_id: until}, xx=not restore)
             await pipe.execute()
 
-    async def reap(self, *, slug) -> tuple[list[PeerRecord], list[PeerRecord]]:
+    async def reap(self, *, slug) -> tuple[list[Gone], list[PeerRecord]]:
         """Remove expired peers; returns (reaped, remaining)."""
         peers_key, exp_key = self._keys(slug)
-        reaped, remaining = await self._reap(keys=[peers_key, exp_key, self._rooms_key], args=[time.time(), slug])
-        return [PeerRecord.loads(raw) for raw in reaped], [PeerRecord.loads(raw) for raw in remaining]
+        reaped, remaining = await self._reap(
+            keys=[peers_key, exp_key, self._rooms_key, self._suspended_key(slug)],
+            args=[time.time(), self._buffer_base(slug), slug],
+        )
+        return _gone_list(reaped), [PeerRecord.loads(raw) for raw in remaining]
 
     async def rooms_list(self) -> list[str]:
         return [slug.decode() for slug in await self.redis.smembers(self._rooms_key)]
@@ -228,8 +348,59 @@ class RedisRoomState:
         """How many unexpired room sockets the user has, in any room (a direct call's busy check)."""
         return await self.redis.zcount(self._user_key(user_id), time.time(), "+inf")
 
+    async def suspend(self, *, slug, peer, grace) -> bool:
+        """Keep a disconnected peer's seat for `grace` seconds so that it can resume."""
+        peers_key, exp_key = self._keys(slug)
+        done = await self._suspend(
+            keys=[peers_key, exp_key, self._user_key(peer.user_id), self._suspended_key(slug)],
+            args=[peer.peer_id, peer.node, time.time() + grace],
+        )
+        return bool(done)
+
+    async def buffer(self, *, slug, peer_id, node, text, limit) -> str:
+        """BUFFERED, GONE, or the node the peer resumed on (forward the frame there)."""
+        result = await self._buffer(
+            keys=[self._keys(slug)[0], self._suspended_key(slug), self._buffer_base(slug) + peer_id],
+            args=[peer_id, node, text, limit, int(_BUFFER_TTL * 1000)],
+        )
+        return result.decode()
+
+    async def resume(self, *, slug, peer_id, user_id, node, ttl) -> Resumed | None:
+        peers_key, exp_key = self._keys(slug)
+        raw = await self.redis.hget(peers_key, peer_id)
+        if raw is None:
+            return None
+        old = PeerRecord.loads(raw)
+        now = time.time()
+        moved = PeerRecord(peer_id=peer_id, node=node, user=old.user, media=old.media)
+        result = await self._resume(
+            keys=[
+                peers_key,
+                exp_key,
+                self._user_key(user_id),
+                self._suspended_key(slug),
+                self._buffer_base(slug) + peer_id,
+            ],
+            args=[peer_id, str(user_id), moved.dumps(), now, now + ttl],
+        )
+        if result is None:
+            return None
+        previous = PeerRecord.loads(result[0])
+        moved.media = previous.media
+        others = [record for record in map(PeerRecord.loads, result[2]) if record.peer_id != peer_id]
+        return Resumed(
+            peer=moved,
+            previous_node=previous.node,
+            buffered=[text.decode() for text in result[1]],
+            others=others,
+        )
+
     async def close(self) -> None:
         await self.redis.aclose()
+
+
+# A buffer outlives any sane grace period; the reaper deletes it with its peer anyway.
+_BUFFER_TTL = 3600.0
 
 
 # --- Process memory ---------------------------------------------------------------------------
@@ -243,12 +414,16 @@ class MemoryRoomState:
         self.expiry: dict[str, float] = {}
         self.user_sockets: dict[int, set[str]] = {}
         self.bans: dict[tuple[str, int], float] = {}
+        self.suspended: dict[str, list[str]] = {}  # peer_id -> buffered frames
 
-    def _reap_now(self, slug: str) -> list[PeerRecord]:
+    def _reap_now(self, slug: str) -> list[Gone]:
         room = self.rooms.get(slug, {})
         now = time.time()
-        reaped = [peer for pid, peer in room.items() if self.expiry.get(pid, 0) <= now]
-        for peer in reaped:
+        expired = [peer for pid, peer in room.items() if self.expiry.get(pid, 0) <= now]
+        reaped = [
+            Gone(peer=peer, reason="disconnected" if peer.peer_id in self.suspended else "timeout") for peer in expired
+        ]
+        for peer in expired:
             self._remove(slug, peer)
         return reaped
 
@@ -258,6 +433,7 @@ class MemoryRoomState:
             return False
         del room[peer.peer_id]
         self.expiry.pop(peer.peer_id, None)
+        self.suspended.pop(peer.peer_id, None)
         self.user_sockets.get(peer.user_id, set()).discard(peer.peer_id)
         if not room:
             del self.rooms[slug]
@@ -302,7 +478,7 @@ class MemoryRoomState:
             if peer.peer_id in self.expiry:
                 self.expiry[peer.peer_id] = until
 
-    async def reap(self, *, slug) -> tuple[list[PeerRecord], list[PeerRecord]]:
+    async def reap(self, *, slug) -> tuple[list[Gone], list[PeerRecord]]:
         reaped = self._reap_now(slug)
         return reaped, list(self.rooms.get(slug, {}).values())
 
@@ -318,6 +494,39 @@ class MemoryRoomState:
     async def user_sockets_live(self, *, user_id) -> int:
         now = time.time()
         return sum(1 for pid in self.user_sockets.get(user_id, ()) if self.expiry.get(pid, 0) > now)
+
+    async def suspend(self, *, slug, peer, grace) -> bool:
+        current = self.rooms.get(slug, {}).get(peer.peer_id)
+        if current is None or current.node != peer.node:
+            return False
+        self.suspended[peer.peer_id] = []
+        self.expiry[peer.peer_id] = time.time() + grace
+        return True
+
+    async def buffer(self, *, slug, peer_id, node, text, limit) -> str:
+        current = self.rooms.get(slug, {}).get(peer_id)
+        if current is None:
+            return GONE
+        frames = self.suspended.get(peer_id)
+        if current.node != node or frames is None:
+            return current.node
+        if len(frames) < limit:
+            frames.append(text)
+        return BUFFERED
+
+    async def resume(self, *, slug, peer_id, user_id, node, ttl) -> Resumed | None:
+        current = self.rooms.get(slug, {}).get(peer_id)
+        now = time.time()
+        if current is None or peer_id not in self.suspended or current.user_id != user_id:
+            return None
+        if self.expiry.get(peer_id, 0) <= now:
+            return None
+        buffered = self.suspended.pop(peer_id)
+        moved = PeerRecord(peer_id=peer_id, node=node, user=current.user, media=current.media)
+        self.rooms[slug][peer_id] = moved
+        self.expiry[peer_id] = now + ttl
+        others = [peer for pid, peer in self.rooms[slug].items() if pid != peer_id]
+        return Resumed(peer=moved, previous_node=current.node, buffered=buffered, others=others)
 
     async def close(self) -> None:
         return None

@@ -1,9 +1,10 @@
 """One room socket's signaling logic, kept out of the consumer.
 
 A `RoomSession` is created per WebSocket. `join()` runs the admission checks and the
-atomic capacity claim; `handle()` takes one validated frame; `leave()` runs once,
-whatever ended the socket. The database is touched only at join and leave (and for
-the rare moderator lock): the per-message path stays in memory.
+atomic capacity claim (or resumes a suspended peer); `handle()` takes one validated
+frame; `leave()` or `suspend()` runs once, whatever ended the socket. The database is
+touched only at join and leave (and for the rare moderator lock): the per-message path
+stays in memory.
 """
 
 import logging
@@ -15,6 +16,7 @@ from datetime import UTC, datetime
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.utils.crypto import constant_time_compare, salted_hmac
 
 from calls.models import Room
 from calls.protocol import PROTOCOL_VERSION, Limits, ProtocolError, error_frame, frame_encode
@@ -27,6 +29,8 @@ from calls.services.turn import ice_servers_build
 logger = logging.getLogger(__name__)
 
 KICK_BAN_SECONDS = 300
+# Rate-limit warnings are forgotten after this long without another one.
+WARNINGS_FORGOTTEN_AFTER = 10.0
 
 
 class Refusal(Exception):
@@ -58,12 +62,32 @@ def limits_from_settings() -> Limits:
     )
 
 
+def resume_token_make(*, slug: str, peer_id: str, user_id: int) -> str:
+    """`<peer_id>.<signature>`: only this user can resume this peer in this room."""
+    return f"{peer_id}.{_resume_signature(slug, peer_id, user_id)}"
+
+
+def resume_token_peer(*, token: str, slug: str, user_id: int) -> str | None:
+    """The peer_id a valid token names, else None."""
+    peer_id, _, signature = token.partition(".")
+    if not peer_id or not constant_time_compare(signature, _resume_signature(slug, peer_id, user_id)):
+        return None
+    return peer_id
+
+
+def _resume_signature(slug: str, peer_id: str, user_id: int) -> str:
+    return salted_hmac("parley.signaling.resume", f"{slug}|{peer_id}|{user_id}", algorithm="sha256").hexdigest()[:32]
+
+
 @database_sync_to_async
-def _room_load(slug: str, user) -> RoomInfo:
+def _room_load(slug: str, user, resuming: bool) -> RoomInfo:
     try:
         room: Room = room_get_for_join(slug=slug, user=user)
     except RoomAccessError as error:
-        raise Refusal(error.code, error.message) from None
+        # A locked room keeps out newcomers, not a member whose connection blinked.
+        room = Room.objects.filter(slug=slug, is_active=True, is_locked=True).first() if resuming else None
+        if room is None or error.code != "forbidden" or (room.is_private and not _room_lets_in(room, user)):
+            raise Refusal(error.code, error.message) from None
     return RoomInfo(
         id=room.pk,
         slug=room.slug,
@@ -72,6 +96,10 @@ def _room_load(slug: str, user) -> RoomInfo:
         locked=room.is_locked,
         moderator=room_may_moderate(room=room, user=user),
     )
+
+
+def _room_lets_in(room: Room, user) -> bool:
+    return room_may_moderate(room=room, user=user) or room.allowed_users.filter(pk=user.pk).exists()
 
 
 class RoomSession:
@@ -86,6 +114,7 @@ class RoomSession:
         self.limits = limits_from_settings()
         self.bucket = TokenBucket(self.config["RATE"], self.config["BURST"])
         self.warnings = 0
+        self.warned_at = 0.0
         self.room: RoomInfo | None = None
         self.peer: PeerRecord | None = None
         self.participation_id: int | None = None
@@ -93,18 +122,26 @@ class RoomSession:
         self.left = False
 
     # Join -----------------------------------------------------------------------------------
-    async def join(self, *, media: dict | None = None) -> None:
-        """Admit the socket or raise Refusal; sends `welcome` and announces `peer-joined`."""
+    async def join(self, *, resume_token: str | None = None) -> None:
+        """Admit the socket or raise Refusal; sends `welcome` and announces `peer-joined`.
+
+        With a valid `resume_token` of a peer still suspended, the socket takes that
+        peer over instead: same peer_id, nothing announced, buffered frames delivered.
+        """
         if not self.user.is_authenticated:
             raise Refusal("unauthenticated", "Sign in to join a call.")
-        self.room = await _room_load(self.slug, self.user)
-        if await self.hub.state.is_banned(slug=self.slug, user_id=self.user.pk):
+        resume_peer = (
+            resume_token_peer(token=resume_token, slug=self.slug, user_id=self.user.pk) if resume_token else None
+        )
+        self.room = await _room_load(self.slug, self.user, resume_peer is not None)
+        if not self.room.moderator and await self.hub.state.is_banned(slug=self.slug, user_id=self.user.pk):
             raise Refusal("forbidden", "You were removed from this room by a moderator.")
+        if resume_peer is not None and await self._resume(resume_peer):
+            return
         self.peer = PeerRecord(
             peer_id=secrets.token_urlsafe(12),
             node=self.hub.node_id,
             user=self.user.public_dict(),
-            media=media or {"audio": True, "video": True, "screen": False},
         )
         try:
             result = await self.hub.state.join(
@@ -115,16 +152,44 @@ class RoomSession:
                 ttl=self.config["PEER_TTL"],
             )
         except RoomFull as full:
-            self._announce_reaped(full.args[0] if full.args else [])
+            self.hub.peers_gone(self.slug, full.args[0] if full.args else [])
             raise Refusal("room-full", f"This room is full ({self.room.capacity} people).") from None
         except TooManySockets as too_many:
-            self._announce_reaped(too_many.args[0] if too_many.args else [])
+            self.hub.peers_gone(self.slug, too_many.args[0] if too_many.args else [])
             raise Refusal(
                 "rate-limited", f"You already have {self.config['MAX_SOCKETS_PER_USER']} calls open; leave one first."
             ) from None
         self.joined = True
         self.hub.attach(self.conn, result.peers)
-        self._announce_reaped(result.reaped, remaining=result.peers)
+        self.hub.peers_gone(self.slug, result.reaped, result.peers)
+        self._welcome(result.peers, resumed=False)
+        self.hub.broadcast(
+            self.slug,
+            frame_encode({"type": "peer-joined", "peer": self.peer.public()}),
+            exclude=self.peer.peer_id,
+            targets=result.peers,
+            joined=self.peer,
+        )
+        await database_sync_to_async(participation_open)(
+            room_id=self.room.id, user_id=self.user.pk, peer_id=self.peer.peer_id
+        )
+
+    async def _resume(self, peer_id: str) -> bool:
+        resumed = await self.hub.state.resume(
+            slug=self.slug, peer_id=peer_id, user_id=self.user.pk, node=self.hub.node_id, ttl=self.config["PEER_TTL"]
+        )
+        if resumed is None:
+            return False  # the grace ran out, or it never was suspended: join afresh
+        self.peer = resumed.peer
+        self.joined = True
+        self.hub.attach(self.conn, resumed.others)
+        self._welcome(resumed.others, resumed=True)
+        for text in resumed.buffered:
+            self.conn.deliver(text)
+        self.hub.route_announce(self.slug, self.peer, resumed.others, resumed.previous_node)
+        return True
+
+    def _welcome(self, others: list[PeerRecord], *, resumed: bool) -> None:
         ice_servers, ice_ttl = ice_servers_build(user_id=self.user.pk)
         self.conn.deliver(
             frame_encode(
@@ -139,32 +204,17 @@ class RoomSession:
                         "locked": self.room.locked,
                     },
                     "you": self.peer.user,
-                    "peers": [peer.public() for peer in result.peers],
+                    "peers": [peer.public() for peer in others],
                     "ice_servers": ice_servers,
                     "ice_ttl": ice_ttl,
                     "heartbeat": max(1, int(self.config["HEARTBEAT"])),
                     "moderator": self.room.moderator,
-                    "resume_token": secrets.token_urlsafe(16),
-                    "resumed": False,
+                    "resume_token": resume_token_make(slug=self.slug, peer_id=self.peer.peer_id, user_id=self.user.pk),
+                    "resumed": resumed,
                     "ice_transport_policy": settings.ICE_TRANSPORT_POLICY,
                 }
             )
         )
-        self.hub.broadcast(
-            self.slug,
-            frame_encode({"type": "peer-joined", "peer": self.peer.public()}),
-            exclude=self.peer.peer_id,
-            targets=result.peers,
-            joined=self.peer,
-        )
-        self.participation_id = await database_sync_to_async(participation_open)(
-            room_id=self.room.id, user_id=self.user.pk, peer_id=self.peer.peer_id
-        )
-
-    def _announce_reaped(self, reaped: list[PeerRecord], remaining: list[PeerRecord] | None = None) -> None:
-        for gone in reaped:
-            text = frame_encode({"type": "peer-left", "peer_id": gone.peer_id, "reason": "timeout"})
-            self.hub.broadcast(self.slug, text, targets=remaining, left=gone.peer_id)
 
     # Frames ---------------------------------------------------------------------------------
     def reply_error(self, code: str, message: str, ref: str | None = None) -> None:
@@ -175,6 +225,9 @@ class RoomSession:
         now = time.monotonic()
         if self.bucket.take(now) and self.hub.user_bucket(self.user.pk).take(now):
             return True
+        if now - self.warned_at > WARNINGS_FORGOTTEN_AFTER:
+            self.warnings = 0
+        self.warned_at = now
         self.warnings += 1
         if self.warnings > self.config["RATE_WARNINGS"]:
             return None
@@ -270,11 +323,30 @@ class RoomSession:
                 targets=remaining,
                 left=self.peer.peer_id,
             )
-        if self.participation_id is not None:
-            try:
-                await database_sync_to_async(participation_close)(participation_id=self.participation_id, reason=reason)
-            except Exception:
-                logger.exception("could not close participation %s", self.participation_id)
+        try:
+            await database_sync_to_async(participation_close)(peer_id=self.peer.peer_id, reason=reason)
+        except Exception:
+            logger.exception("could not close the participation of %s", self.peer.peer_id)
+
+    async def suspend(self) -> None:
+        """The socket dropped without `leave`: keep the seat for RESUME_GRACE seconds, then leave."""
+        grace = self.config["RESUME_GRACE"]
+        if not self.joined or self.left:
+            return
+        if grace <= 0:
+            await self.leave("disconnected")
+            return
+        self.left = True
+        self.hub.suspend(self.conn, grace)
+        try:
+            marked = await self.hub.state.suspend(slug=self.slug, peer=self.peer, grace=grace)
+        except Exception:
+            logger.exception("could not suspend peer %s; it leaves now", self.peer.peer_id)
+            self.hub.suspension_confirm(self.peer.peer_id, False)
+            self.left = False
+            await self.leave("disconnected")
+            return
+        self.hub.suspension_confirm(self.peer.peer_id, marked)
 
 
 def _room_lock(room_id: int, locked: bool) -> None:
