@@ -101,3 +101,15 @@ def test_make_run_serves_the_lobby_to_a_demo_user(dev_server):
     body = lobby.read().decode()
     assert "Alice" in body and "Demo room" in body
     assert opener.open(f"{base}/rooms/demo/", timeout=30).status == 200
+
+
+def test_make_run_uses_the_commands_this_test_replays():
+    """Guard the replay above against drifting from the Makefile and the README."""
+    plan = subprocess.run(["make", "-n", "run"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert plan.returncode == 0, plan.stderr
+    steps = [line for line in plan.stdout.splitlines() if "manage.py" in line]
+    for command in ("manage.py migrate", "manage.py demo_users", "manage.py runserver 127.0.0.1:8000"):
+        assert any(command in step for step in steps), f"`make run` no longer runs {command}"
+    first_screen = (ROOT / "README.md").read_text().splitlines()[:12]
+    assert any(line.startswith("make run") for line in first_screen)
+    assert any(line.startswith("make test") for line in first_screen)

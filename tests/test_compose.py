@@ -1,0 +1,252 @@
+"""docker-compose.yml, the Dockerfile, Caddy and .env.example, checked as an operator relies on them.
+
+The Docker engine is not available to the tests; `docker compose config` runs when the
+compose client is installed, and the file is otherwise checked by parsing it.
+"""
+
+import ipaddress
+import math
+import re
+import secrets
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SERVICES = COMPOSE["services"]
+VARIABLE = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)")
+REQUIRED_VARIABLE = re.compile(r"\$\{([A-Z_][A-Z0-9_]*):\?")
+SETTINGS_VARIABLE = re.compile(r"\benv(?:\.\w+)?\(\s*\"([A-Z_][A-Z0-9_]*)\"")
+SECRET_NAME = re.compile(r"SECRET|PASSWORD|PASS\b|TOKEN|KEY", re.IGNORECASE)
+
+# Relaying to these would let a TURN user reach the operator's own networks.
+MUST_DENY = [
+    "10.0.0.1",
+    "172.16.5.4",
+    "192.168.1.1",
+    "127.0.0.1",
+    "169.254.169.254",  # cloud metadata
+    "100.64.0.1",  # CGNAT
+    "100.127.255.254",
+    "0.0.0.0",
+    "::1",
+    "::ffff:10.0.0.1",  # IPv4-mapped IPv6
+    "::ffff:127.0.0.1",
+    "fd00::1",  # unique local
+    "fe80::1",  # link-local
+]
+MAY_RELAY = ["8.8.8.8", "100.128.0.1", "172.32.0.1", "2001:4860:4860::8888"]
+
+
+def env_example_names() -> set[str]:
+    names = set()
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        match = re.match(r"#?\s*([A-Z_][A-Z0-9_]*)=", line.strip())
+        if match:
+            names.add(match.group(1))
+    return names
+
+
+def looks_like_a_secret(token: str) -> bool:
+    """Long, mixed letters and digits, and random-looking (high entropy per character)."""
+    if len(token) < 20 or not re.search(r"\d", token) or not re.search(r"[A-Za-z]", token):
+        return False
+    counts = [token.count(char) for char in set(token)]
+    entropy = -sum(n / len(token) * math.log2(n / len(token)) for n in counts)
+    return entropy >= 3.5
+
+
+def all_strings(node):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from all_strings(key)
+            yield from all_strings(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from all_strings(item)
+    elif node is not None:
+        yield str(node)
+
+
+def coturn_args() -> list[str]:
+    return [str(arg) for arg in SERVICES["coturn"]["command"]]
+
+
+def parse_range(text: str):
+    first, _, last = text.partition("-")
+    return ipaddress.ip_address(first), ipaddress.ip_address(last or first)
+
+
+def denied(address: str, ranges: list[str]) -> bool:
+    ip = ipaddress.ip_address(address)
+    for text in ranges:
+        first, last = parse_range(text)
+        if first.version == ip.version and first <= ip <= last:
+            return True
+    return False
+
+
+def test_the_five_services_each_with_a_healthcheck():
+    assert set(SERVICES) == {"web", "postgres", "redis", "coturn", "caddy"}
+    for name, service in SERVICES.items():
+        check = service.get("healthcheck", {})
+        assert check.get("test") and not check.get("disable"), f"{name} has no healthcheck"
+    assert "/healthz" in " ".join(SERVICES["web"]["healthcheck"]["test"])
+
+
+def test_images_are_pinned_to_the_right_majors():
+    assert SERVICES["postgres"]["image"] == "postgres:16"
+    assert SERVICES["redis"]["image"] == "redis:7"
+    assert SERVICES["caddy"]["image"] == "caddy:2"
+    image, _, tag = SERVICES["coturn"]["image"].partition(":")
+    assert image == "coturn/coturn"
+    version = re.match(r"(\d+)\.(\d+)\.(\d+)", tag)
+    assert version, f"coturn must be pinned to a release, not {tag!r}"
+    major, minor, _ = map(int, version.groups())
+    assert major == 4 and minor >= 9, f"coturn {tag} is older than 4.9"
+
+
+def test_web_is_built_here_and_runs_daphne_after_migrations():
+    web = SERVICES["web"]
+    assert web["build"] in (".", {"context": "."})
+    assert web["environment"]["DJANGO_SETTINGS_MODULE"] == "config.settings.production"
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"^FROM python:3\.11-slim\b", dockerfile, re.MULTILINE)
+    users = re.findall(r"^USER\s+(\S+)", dockerfile, re.MULTILINE)
+    assert users and users[-1] not in ("root", "0"), "the app must not run as root"
+    command = re.search(r"^CMD (.+)$", dockerfile, re.MULTILINE).group(1)
+    steps = [command.index(step) for step in ("migrate", "collectstatic", "daphne")]
+    assert steps == sorted(steps)
+    assert "config.asgi:application" in command and "0.0.0.0" in command and "8000" in command
+    assert {"postgres", "redis"} <= set(web["depends_on"])
+    assert ".env" in (ROOT / ".dockerignore").read_text().split(), "the image must not carry .env"
+
+
+def test_turn_secret_is_shared_by_web_and_coturn():
+    assert SERVICES["web"]["environment"]["TURN_SECRET"].startswith("${TURN_SECRET:?")
+    secret_args = [arg for arg in coturn_args() if arg.startswith("--static-auth-secret=")]
+    assert len(secret_args) == 1
+    assert secret_args[0].startswith("--static-auth-secret=${TURN_SECRET:?")
+    assert "--use-auth-secret" in coturn_args()
+
+
+def test_coturn_hardening_flags_and_quotas():
+    args = coturn_args()
+    for flag in ("--no-cli", "--no-multicast-peers"):
+        assert flag in args
+    assert any(arg.startswith("--realm=${PARLEY_DOMAIN") for arg in args)
+    assert any(arg.startswith("--user-quota=") for arg in args)
+    assert any(arg.startswith("--total-quota=") for arg in args)
+    mounts = [str(volume).split(":")[:2] for volume in SERVICES["coturn"]["volumes"]]
+    assert ["./deploy/coturn/turnserver.conf", "/etc/coturn/turnserver.conf"] in mounts
+    assert args[args.index("-c") + 1] == "/etc/coturn/turnserver.conf"
+
+
+def test_coturn_refuses_to_relay_to_internal_networks():
+    ranges = [arg.split("=", 1)[1] for arg in coturn_args() if arg.startswith("--denied-peer-ip=")]
+    for address in MUST_DENY:
+        assert denied(address, ranges), f"coturn would relay to {address}"
+    for address in MAY_RELAY:
+        assert not denied(address, ranges), f"{address} is public but denied"
+
+
+def test_the_mounted_turnserver_conf_has_the_same_rules():
+    conf = ROOT / "deploy/coturn/turnserver.conf"
+    lines = [line.strip() for line in conf.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    for option in ("use-auth-secret", "no-cli", "no-multicast-peers"):
+        assert option in lines
+    assert not any(line.startswith("static-auth-secret") for line in lines), "the secret belongs in .env"
+    ranges = [line.split("=", 1)[1] for line in lines if line.startswith("denied-peer-ip=")]
+    for address in MUST_DENY:
+        assert denied(address, ranges), f"turnserver.conf would relay to {address}"
+
+
+def test_no_secret_is_written_into_the_compose_file():
+    for name, service in SERVICES.items():
+        environment = service.get("environment", {})
+        assert isinstance(environment, dict), f"{name}: use the mapping form for environment"
+        for key, value in environment.items():
+            if SECRET_NAME.search(key):
+                assert REQUIRED_VARIABLE.search(str(value)), f"{name}.{key} must come from .env as ${{{key}:?}}"
+    for text in all_strings(COMPOSE):
+        without_variables = re.sub(r"\$\{[^}]*\}", "", text)
+        for token in re.findall(r"[A-Za-z0-9+/=_-]+", without_variables):
+            assert not looks_like_a_secret(token), f"looks like a literal secret: {text}"
+        if re.search(r"secret|password|requirepass", text, re.IGNORECASE) and "=" in text:
+            value = text.split("=", 1)[1]
+            assert value.startswith("${"), f"literal secret value in {text!r}"
+
+
+def test_the_secret_detector_catches_generated_secrets():
+    assert looks_like_a_secret(secrets.token_hex(32))
+    assert looks_like_a_secret(secrets.token_urlsafe(40))
+    assert not looks_like_a_secret("config.settings.production".replace(".", "_"))
+    assert not looks_like_a_secret("/var/lib/postgresql/data")
+
+
+def test_secrets_are_required_not_defaulted():
+    text = (ROOT / "docker-compose.yml").read_text()
+    required = set(REQUIRED_VARIABLE.findall(text))
+    assert {"SECRET_KEY", "POSTGRES_PASSWORD", "REDIS_PASSWORD", "TURN_SECRET", "PARLEY_DOMAIN"} <= required
+    for name in ("SECRET_KEY", "POSTGRES_PASSWORD", "REDIS_PASSWORD", "TURN_SECRET"):
+        assert f"${{{name}:-" not in text and f"${{{name}-" not in text, f"{name} must have no default"
+
+
+def test_redis_and_postgres_are_not_published():
+    for name in ("postgres", "redis", "web"):
+        assert "ports" not in SERVICES[name], f"{name} must only be reachable inside the compose network"
+    published = {str(port) for port in SERVICES["caddy"]["ports"]}
+    assert {"80:80", "443:443"} <= published
+
+
+def test_env_example_lists_every_variable():
+    listed = env_example_names()
+    compose_names = set(VARIABLE.findall((ROOT / "docker-compose.yml").read_text()))
+    assert compose_names - listed == set(), "variables docker-compose.yml reads"
+    read_by_settings = set()
+    for module in ("base.py", "local.py", "production.py"):
+        read_by_settings |= set(SETTINGS_VARIABLE.findall((ROOT / "config/settings" / module).read_text()))
+    assert {"SECRET_KEY", "DATABASE_URL", "REDIS_URL", "ALLOWED_HOSTS", "TURN_SECRET"} <= read_by_settings
+    assert read_by_settings - listed == set(), "variables the settings read"
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        if SECRET_NAME.search(line.split("=")[0]) and not line.startswith("#"):
+            assert line.rstrip().endswith("="), f".env.example must not ship a secret value: {line}"
+
+
+def test_caddy_proxies_the_domain_to_web():
+    caddyfile = (ROOT / "deploy/caddy/Caddyfile").read_text()
+    assert re.search(r"^\{\$PARLEY_DOMAIN\}\s*\{", caddyfile, re.MULTILINE)
+    assert re.search(r"reverse_proxy\s+web:8000", caddyfile)
+    mounts = [str(volume).split(":")[:2] for volume in SERVICES["caddy"]["volumes"]]
+    assert ["./deploy/caddy/Caddyfile", "/etc/caddy/Caddyfile"] in mounts
+    assert SERVICES["caddy"]["environment"]["PARLEY_DOMAIN"].startswith("${PARLEY_DOMAIN")
+
+
+def test_docker_compose_config_accepts_the_file(tmp_path):
+    docker = shutil.which("docker")
+    probe = subprocess.run([docker, "compose", "version"], capture_output=True) if docker else None
+    if probe is None or probe.returncode != 0:
+        pytest.skip("the docker compose client is not installed")
+    env_file = tmp_path / "test.env"
+    env_file.write_text(
+        "PARLEY_DOMAIN=parley.example.com\nACME_EMAIL=ops@example.com\nSECRET_KEY=" + "k" * 10 + "x" * 50 + "\n"
+        "POSTGRES_PASSWORD=p\nREDIS_PASSWORD=r\nTURN_SECRET=t\n"
+    )
+    done = subprocess.run(
+        [docker, "compose", "--env-file", str(env_file), "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    missing = subprocess.run(
+        [docker, "compose", "--env-file", "/dev/null", "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert missing.returncode != 0, "compose must refuse to start without the secrets"
