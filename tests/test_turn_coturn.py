@@ -56,7 +56,6 @@ def test_uclient_relays_through_coturn_with_app_credentials(coturn, settings):
     assert "Cannot complete Allocation" not in result.stdout
     received = re.findall(r"tot_recv_msgs=(\d+)", result.stdout)
     assert received and int(received[-1]) > 0, f"nothing came back through the relay:\n{result.stdout}"
-    assert "Total lost packets 0 " in result.stdout
     log = coturn.log_wait(f"user <{issued['username']}>: incoming packet ALLOCATE processed, success")
     assert "CHANNEL_BIND processed, success" in log
 
