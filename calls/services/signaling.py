@@ -29,6 +29,7 @@ from calls.services.turn import ice_servers_build
 logger = logging.getLogger(__name__)
 
 KICK_BAN_SECONDS = 300
+PEER_ID_MAX = 64  # longer ids are unknown without a look-up
 # Rate-limit warnings are forgotten after this long without another one.
 WARNINGS_FORGOTTEN_AFTER = 10.0
 
@@ -279,7 +280,7 @@ class RoomSession:
     async def _relay(self, to: str, out: dict) -> None:
         if to == self.peer.peer_id:
             raise ProtocolError("unknown-peer", "You cannot signal yourself.")
-        node = await self.hub.locate(self.slug, to)
+        node = await self.hub.locate(self.slug, to) if len(to) <= PEER_ID_MAX else None
         if node is None:
             raise ProtocolError("unknown-peer", "No such peer in this room.")
         self.hub.send(node, to, frame_encode(out))
