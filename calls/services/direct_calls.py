@@ -58,7 +58,7 @@ HANGUP_GRACE = 3.0
 # ...or when its users have not both joined the room this long after answering.
 JOIN_GRACE = 30.0
 # Presence frames a socket may send: `call` is the expensive one (a room and a row).
-FRAME_RATE, FRAME_BURST = 2.0, 20.0
+FRAME_RATE, FRAME_BURST = 5.0, 20.0
 RATE_WARNINGS = 3
 
 
@@ -163,7 +163,7 @@ class PresenceService:
         self.local: dict[str, PresenceSession] = {}
         self.sweeper: asyncio.Task | None = None
         self.alone_since: dict[str, float] = {}
-        self._sweeps = 0
+        self.refreshed_at = time.monotonic()
 
     def start(self) -> None:
         self.sweeper = asyncio.get_running_loop().create_task(self._sweep_forever())
@@ -216,14 +216,14 @@ class PresenceService:
 
     async def sweep(self) -> None:
         config = _config()
-        self._sweeps += 1
         now = time.monotonic()
         sessions = list(self.local.values())
         silent_after = 2 * config["HEARTBEAT"]
         for session in sessions:
             if now - session.last_seen > silent_after:
                 session.conn.close_soon(4408)
-        if self._sweeps % 5 == 0:
+        if now - self.refreshed_at >= min(config["HEARTBEAT"], config["PEER_TTL"] / 3):
+            self.refreshed_at = now
             back = await self.store.sockets_refresh(
                 sockets=[(s.user.pk, s.socket_id) for s in sessions if now - s.last_seen <= silent_after],
                 ttl=config["PEER_TTL"],
