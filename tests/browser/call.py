@@ -1,0 +1,136 @@
+"""Driving the call page the way a person does, and reading WebRTC stats from the page."""
+
+import time
+from pathlib import Path
+
+from playwright.sync_api import Browser, Page, expect
+
+from tests.browser.server import PASSWORD_PREFIX, AppServer
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+CALL_TIMEOUT = 45.0
+
+# Per remote peer: connection state, selected candidate pair and decoded video frames.
+LINK_STATS_JS = """
+async () => {
+  const out = {};
+  if (!window.parley) return out;
+  for (const [peerId, link] of window.parley.links) {
+    const report = await link.pc.getStats();
+    let frames = 0, pair = null;
+    report.forEach((s) => {
+      if (s.type === "inbound-rtp" && s.kind === "video") frames += s.framesDecoded || 0;
+      if (s.type === "transport" && s.selectedCandidatePairId) pair = report.get(s.selectedCandidatePairId);
+    });
+    const local = pair ? report.get(pair.localCandidateId) : null;
+    const remote = pair ? report.get(pair.remoteCandidateId) : null;
+    const video = document.querySelector(`.tile[data-peer-id="${peerId}"] video`);
+    out[peerId] = {
+      state: link.pc.connectionState,
+      frames,
+      width: video ? video.videoWidth : 0,
+      localType: local ? local.candidateType : null,
+      remoteType: remote ? remote.candidateType : null,
+      localAddress: local ? local.address : null,
+      remoteAddress: remote ? remote.address : null,
+    };
+  }
+  return out;
+}
+"""
+
+
+def sign_in(browser: Browser, server: AppServer, username: str, next_path: str, locale: str = "en-US") -> Page:
+    """A fresh browser context (its own cookies), signed in through the real form, on `next_path`."""
+    context = browser.new_context(locale=locale, viewport={"width": 1280, "height": 760})
+    page = context.new_page()
+    page.set_default_timeout(CALL_TIMEOUT * 1000)
+    page.goto(f"{server.url}/accounts/login/?next={next_path}")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD_PREFIX + username)
+    page.click("form button[type=submit]")
+    page.wait_for_url(f"{server.url}{next_path}")
+    return page
+
+
+def open_room(browser: Browser, server: AppServer, username: str, slug: str, **kwargs) -> Page:
+    page = sign_in(browser, server, username, f"/rooms/{slug}/", **kwargs)
+    expect(page.locator("#join")).to_be_enabled()
+    return page
+
+
+def join(page: Page, *, camera: bool = True, mic: bool = True) -> None:
+    if not camera:
+        page.uncheck("#join-camera")
+    if not mic:
+        page.uncheck("#join-mic")
+    page.click("#join")
+    expect(page.locator("#incall")).to_be_visible()
+    page.wait_for_function("() => window.parley && window.parley.selfId !== null")
+
+
+def enter(browser: Browser, server: AppServer, username: str, slug: str, **join_options) -> Page:
+    page = open_room(browser, server, username, slug)
+    join(page, **join_options)
+    return page
+
+
+def link_stats(page: Page) -> dict:
+    return page.evaluate(LINK_STATS_JS)
+
+
+def wait_for(predicate, *, timeout: float = CALL_TIMEOUT, what: str = "condition", last=lambda: None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.25)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last seen: {last()!r}")
+
+
+def wait_connected(page: Page, peers: int, *, timeout: float = CALL_TIMEOUT) -> dict:
+    """Wait until `peers` remote peers are connected and their video has a size."""
+
+    def ready():
+        stats = link_stats(page)
+        if len(stats) == peers and all(s["state"] == "connected" and s["width"] > 0 for s in stats.values()):
+            return stats
+        return None
+
+    return wait_for(ready, timeout=timeout, what=f"{peers} connected peers with video", last=lambda: link_stats(page))
+
+
+def assert_video_flowing(page: Page, peers: int, server: AppServer, *, relay: bool = False) -> dict:
+    """Connected, remote video has a size, and frames decoded rise over 2 s, for every remote peer.
+
+    In a loopback-only namespace the selected pair must be 127.0.0.1 on both ends. Without one,
+    Chromium may pair its own eth0 address with the (filtered) 127.0.0.1 remote candidate: the
+    packets still stay on this machine, and the remote side must be 127.0.0.1.
+    """
+    before = wait_connected(page, peers)
+    time.sleep(2.0)
+    after = link_stats(page)
+    assert set(after) == set(before), (before, after)
+    for peer_id, stats in after.items():
+        assert stats["state"] == "connected", stats
+        assert stats["width"] > 0, stats
+        assert stats["frames"] > before[peer_id]["frames"], (before[peer_id], stats)
+        # The network rule: only loopback candidates are ever paired. Chromium blanks the address of a
+        # peer-reflexive remote candidate; it is the other side's local one, which that side checks.
+        if server.netns is not None:
+            assert stats["localAddress"] == "127.0.0.1", stats
+        assert stats["remoteAddress"] == "127.0.0.1" or (stats["remoteType"] == "prflx" and not stats["remoteAddress"])
+        if relay:
+            assert stats["localType"] == "relay", stats
+    return after
+
+
+def screenshot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / name))
+
+
+def close(*pages: Page) -> None:
+    for page in pages:
+        page.context.close()

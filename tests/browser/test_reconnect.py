@@ -1,0 +1,43 @@
+"""A server restart mid-call: the page reconnects with backoff, rejoins, and media flows again."""
+
+from playwright.sync_api import expect
+
+from tests.browser.call import assert_video_flowing, close, enter, link_stats, wait_for
+
+
+def self_id(page) -> str:
+    return page.evaluate("() => window.parley.selfId")
+
+
+def test_server_restart_mid_call(browser, app_server):
+    alice = enter(browser, app_server, "alice", "restart")
+    bob = enter(browser, app_server, "bob", "restart")
+    try:
+        assert_video_flowing(alice, 1, app_server)
+        assert_video_flowing(bob, 1, app_server)
+        before = {"alice": self_id(alice), "bob": self_id(bob)}
+
+        app_server.kill()
+        expect(alice.locator("#call-status")).to_contain_text("Reconnecting")
+        expect(bob.locator("#call-status")).to_contain_text("Reconnecting")
+        app_server.start()
+
+        # Both rejoin as new peers (the restarted server remembers nothing) and call each other again.
+        for page, name in ((alice, "alice"), (bob, "bob")):
+            wait_for(
+                lambda page=page, name=name: self_id(page) != before[name],
+                what=f"{name} rejoined",
+                last=lambda page=page: self_id(page),
+            )
+        for page, other in ((alice, bob), (bob, alice)):
+            wait_for(
+                lambda page=page, other=other: set(link_stats(page)) == {self_id(other)},
+                what="a link to the rejoined peer only",
+                last=lambda page=page: link_stats(page),
+            )
+            expect(page.locator(".tile")).to_have_count(2)
+            expect(page.locator("#call-status")).not_to_contain_text("Reconnecting")
+        assert_video_flowing(alice, 1, app_server)
+        assert_video_flowing(bob, 1, app_server)
+    finally:
+        close(alice, bob)

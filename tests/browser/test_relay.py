@@ -1,0 +1,49 @@
+"""Relay-only calls through a real coturn, with the TURN credentials the app minted."""
+
+import secrets
+
+import pytest
+
+from tests.browser.call import assert_video_flowing, close, enter
+from tests.browser.server import AppServer, Netns, isolation_available
+from tests.conftest import require
+from tests.turn import coturn_start
+
+
+@pytest.fixture(scope="module")
+def turn(chromium_bin_module):
+    import shutil
+
+    require("TURN", shutil.which("turnserver") is not None, "coturn's turnserver is not installed")
+    server = coturn_start(secret=secrets.token_urlsafe(24), isolated_network=isolation_available())
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def netns(turn):
+    """The browser and the app join coturn's loopback-only namespace."""
+    return Netns(holder_pid=turn.pid) if turn.isolated_network else None
+
+
+@pytest.fixture(scope="module")
+def app_server(app_workdir, netns, turn):
+    env = {"ICE_TRANSPORT_POLICY": "relay", "TURN_URLS": turn.url, "TURN_SECRET": turn.secret}
+    server = AppServer(app_workdir, netns=netns, extra_env=env)
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_relay_only_call_through_coturn(browser, app_server, turn):
+    alice = enter(browser, app_server, "alice", "relay")
+    bob = enter(browser, app_server, "bob", "relay")
+    try:
+        for page in (alice, bob):
+            assert page.evaluate("() => window.parley.iceTransportPolicy") == "relay"
+            assert_video_flowing(page, 1, app_server, relay=True)
+            # coturn accepted the credentials the app minted for this user.
+            username = page.evaluate("() => window.parley.iceServers.find((s) => s.username).username")
+            assert username in turn.log_text()
+    finally:
+        close(alice, bob)
