@@ -140,7 +140,7 @@ REDIS_URL = env("REDIS_URL", default="")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "config.channel_layers.ResilientRedisChannelLayer",
             "CONFIG": {
                 # redis-py 8 sets socket_timeout=5 s, the same as the layer's blocking read:
                 # idle consumers would crash (channels_redis#422). No socket timeout, a

@@ -1,0 +1,37 @@
+"""The Redis channel layer, made to outlive a Redis restart."""
+
+import asyncio
+import logging
+
+from channels_redis.core import RedisChannelLayer
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+logger = logging.getLogger(__name__)
+
+
+class ResilientRedisChannelLayer(RedisChannelLayer):
+    """channels_redis lets a lost Redis connection escape `receive()`, which ends the consumer
+    (close 1011): a Redis restart would drop every call on every process. Wait and retry instead;
+    the signaling relay has its own reconnecting transport, so calls carry on.
+
+    Its pools are also made to retry a command once Redis is back: after a restart every pooled
+    connection is dead, and without a retry each one fails a join's group_add (a crashed consumer).
+    """
+
+    def __init__(self, hosts=None, **kwargs) -> None:
+        retry = {"retry": Retry(ExponentialBackoff(cap=1.0, base=0.05), 3), "retry_on_error": [RedisConnectionError]}
+        hosts = [dict(host, **retry) if isinstance(host, dict) else host for host in hosts or []]
+        super().__init__(hosts=hosts or None, **kwargs)
+
+    async def receive(self, channel: str) -> dict:
+        backoff = 0.1
+        while True:
+            try:
+                return await super().receive(channel)
+            except (RedisConnectionError, RedisTimeoutError, ConnectionError) as error:
+                logger.warning("channel layer lost Redis (%s); retrying in %.1fs", error, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
