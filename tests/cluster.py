@@ -1,0 +1,349 @@
+"""Real multi-process deployments for the fault and load tests.
+
+A `Cluster` owns: its own redis-server on a free loopback port (never the shared one),
+a throwaway SQLite database file, and daphne server processes that share both. Clients
+are `websockets` connections carrying real session cookies made in that database.
+Everything binds to 127.0.0.1 and every wait is bounded.
+"""
+
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import orjson
+import redis
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import ConnectionClosed
+
+from calls.protocol import outgoing_validate
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+
+
+def port_free() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.05, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(interval)
+    raise TimeoutError(f"{what} not reached within {timeout}s")
+
+
+def rss_kib(pid: int) -> int:
+    """Resident memory of a process, from /proc (KiB)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+class RedisServer:
+    """A private redis-server: no persistence, so a restart loses every key (the worst case)."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.binary = shutil.which("redis-server")
+        self.port = port_free()
+        self.workdir = workdir
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.url, socket_connect_timeout=1)
+
+    def start(self) -> None:
+        args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        args += ["--dir", str(self.workdir), "--logfile", str(self.workdir / "redis.log")]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(self._pings, 10, what="redis-server up")
+
+    def _pings(self) -> bool:
+        try:
+            return bool(self.client().ping())
+        except redis.RedisError:
+            return False
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def restart(self, down_for: float = 0.0) -> None:
+        self.stop()
+        time.sleep(down_for)
+        self.start()
+
+    def keys(self, prefix: str) -> list[bytes]:
+        return list(self.client().scan_iter(match=f"{prefix}*", count=1000))
+
+
+class Server:
+    """One daphne process serving the real ASGI application."""
+
+    def __init__(self, cluster: "Cluster", env: dict, name: str) -> None:
+        self.cluster = cluster
+        self.env = env
+        self.name = name
+        self.port = port_free()
+        self.proc: subprocess.Popen | None = None
+        self.log = cluster.workdir / f"{name}.log"
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def start(self) -> "Server":
+        args = [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "config.asgi:application"]
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        wait_until(self._healthy, 30, what=f"server {self.name} up")
+        return self
+
+    def _healthy(self) -> bool:
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"server {self.name} exited: {self.log.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"{self.http}/healthz", timeout=1) as response:
+                return response.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def get(self, path: str, cookie: str | None = None) -> tuple[int, str, dict]:
+        request = urllib.request.Request(f"{self.http}{path}")
+        if cookie:
+            request.add_header("Cookie", f"sessionid={cookie}")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, response.read().decode(), dict(response.headers)
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode(), dict(error.headers)
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(15)
+
+    def stop(self) -> None:
+        self.kill(signal.SIGTERM) if self.proc and self.proc.poll() is None else None
+        if self.proc and self.proc.poll() is None:
+            self.kill(signal.SIGKILL)
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+SEED = """
+import json, sys
+import django
+django.setup()
+from django.test import Client
+from accounts.models import User
+from calls.models import Room
+spec = json.loads(sys.stdin.read())
+out = {"users": {}, "rooms": []}
+for name in spec["users"]:
+    user = User.objects.create_user(username=name, password="pw-" + name, display_name=name.title())
+    client = Client()
+    client.force_login(user)
+    out["users"][name] = {"id": user.pk, "cookie": client.cookies["sessionid"].value}
+owner = User.objects.get(username=spec["users"][0])
+Room.objects.bulk_create([Room(slug=s, name=s, owner=owner, capacity=spec["capacity"]) for s in spec["rooms"]])
+out["rooms"] = spec["rooms"]
+print(json.dumps(out))
+"""
+
+
+class Cluster:
+    """Own Redis + a migrated SQLite file + server processes sharing both."""
+
+    def __init__(self, workdir: Path, **signaling_env: str) -> None:
+        self.workdir = workdir
+        self.redis = RedisServer(workdir)
+        self.prefix = f"parley-rel-{secrets.token_hex(4)}"
+        self.db = workdir / "db.sqlite3"
+        self.servers: list[Server] = []
+        self.signaling_env = {
+            "SIGNALING_HEARTBEAT": "1",
+            "SIGNALING_PEER_TTL": "3",
+            **signaling_env,
+        }
+
+    def env(self, **extra: str) -> dict:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "REDIS_URL", "SIGNALING_"))}
+        env.update(
+            DJANGO_SETTINGS_MODULE="config.settings.test",
+            DATABASE_URL=f"sqlite:///{self.db}",
+            REDIS_URL=self.redis.url,
+            SIGNALING_KEY_PREFIX=self.prefix,
+            LOG_LEVEL="INFO",
+            PYTHONUNBUFFERED="1",
+            **self.signaling_env,
+        )
+        env.update(extra)
+        return env
+
+    def setup(self) -> "Cluster":
+        self.redis.start()
+        subprocess.run(
+            [PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=self.env(), check=True, timeout=120
+        )
+        with contextlib.closing(sqlite3.connect(self.db)) as db:  # two processes write it: WAL + waiting
+            db.execute("PRAGMA journal_mode=WAL")
+        return self
+
+    def seed(self, *, users: list[str], rooms: list[str], capacity: int = 8) -> dict:
+        """Create users with real sessions and rooms; returns {"users": {name: {id, cookie}}, "rooms"}."""
+        done = subprocess.run(
+            [PYTHON, "-c", SEED],
+            cwd=ROOT,
+            env=self.env(),
+            input=json.dumps({"users": users, "rooms": rooms, "capacity": capacity}),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    def server(self, name: str, **extra_env: str) -> Server:
+        server = Server(self, self.env(**extra_env), name)
+        self.servers.append(server)
+        return server.start()
+
+    def teardown(self) -> None:
+        for server in self.servers:
+            server.stop()
+        self.redis.stop()
+
+
+class Client:
+    """A browser-like signaling client: real cookie, same-origin, pings every heartbeat.
+
+    A reader task collects every frame (each checked against the OUTGOING schema).
+    """
+
+    def __init__(self, ws, *, ping: bool = True) -> None:
+        self.ws = ws
+        self.frames: list[dict] = []
+        self.consumed: set[int] = set()
+        self.arrived = asyncio.Event()
+        self.closed_code: int | None = None
+        self.welcome: dict | None = None
+        self.reader = asyncio.get_running_loop().create_task(self._read())
+        self.pinger = asyncio.get_running_loop().create_task(self._ping()) if ping else None
+
+    @classmethod
+    async def open(cls, server: Server, slug: str, cookie: str, *, origin: str | None = None, ping: bool = True):
+        origin = origin or f"http://127.0.0.1:{server.port}"
+        ws = await asyncio.wait_for(
+            ws_connect(
+                f"{server.ws}/ws/rooms/{slug}/",
+                origin=origin,
+                additional_headers={"Cookie": f"sessionid={cookie}"},
+                open_timeout=20,
+                max_size=2**20,
+            ),
+            30,
+        )
+        return cls(ws, ping=ping)
+
+    @classmethod
+    async def join(cls, server: Server, slug: str, cookie: str, **kwargs) -> "Client":
+        client = await cls.open(server, slug, cookie, **kwargs)
+        welcome = await client.next_frame(lambda f: True, timeout=20)
+        assert welcome["type"] == "welcome", welcome
+        client.welcome = welcome
+        return client
+
+    @property
+    def peer_id(self) -> str:
+        return self.welcome["peer_id"]
+
+    async def _read(self) -> None:
+        try:
+            async for message in self.ws:
+                frame = orjson.loads(message)
+                outgoing_validate(frame)
+                self.frames.append(frame)
+                self.arrived.set()
+        except ConnectionClosed:
+            pass
+        finally:
+            self.closed_code = self.ws.close_code
+            self.arrived.set()
+
+    async def _ping(self) -> None:
+        with contextlib.suppress(ConnectionClosed, asyncio.CancelledError):
+            while True:
+                await asyncio.sleep(0.5)
+                await self.ws.send('{"type":"ping"}')
+
+    def stop_pinging(self) -> None:
+        if self.pinger:
+            self.pinger.cancel()
+
+    async def send(self, frame: dict | str) -> None:
+        await self.ws.send(frame if isinstance(frame, str) else orjson.dumps(frame).decode())
+
+    async def next_frame(self, predicate, timeout: float) -> dict:
+        """The first not-yet-consumed frame matching `predicate` (earlier ones stay readable)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            for index in range(len(self.frames)):
+                if index not in self.consumed and predicate(self.frames[index]):
+                    self.consumed.add(index)
+                    return self.frames[index]
+            if self.reader.done():
+                raise ConnectionError(f"socket closed ({self.closed_code}) while waiting")
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                raise TimeoutError("no matching frame")
+            self.arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.arrived.wait(), left)
+
+    async def recv_type(self, kind: str, timeout: float = 10, **fields) -> dict:
+        return await self.next_frame(
+            lambda f: f["type"] == kind and all(f.get(k) == v for k, v in fields.items()), timeout
+        )
+
+    def of_type(self, kind: str) -> list[dict]:
+        return [f for f in self.frames if f["type"] == kind]
+
+    async def wait_closed(self, timeout: float) -> int | None:
+        await asyncio.wait_for(asyncio.shield(self.reader), timeout)
+        return self.closed_code
+
+    async def close(self) -> None:
+        self.stop_pinging()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.ws.close(), 5)
+        self.reader.cancel()
+        with contextlib.suppress(BaseException):
+            await self.reader
