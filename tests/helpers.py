@@ -3,6 +3,7 @@
 import asyncio
 
 import orjson
+import pytest
 import redis
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
@@ -10,6 +11,30 @@ from channels.testing import WebsocketCommunicator
 from calls.protocol import outgoing_validate
 
 ORIGIN = b"http://testserver"
+
+
+@pytest.fixture
+def server_frames_checked(monkeypatch):
+    """Check every text frame the server queues on any socket against OUTGOING, read by a test or not.
+
+    Use it with `pytest.mark.usefixtures("server_frames_checked")` after importing it.
+    """
+    from calls.services.relay import Outbox
+
+    invalid: list[str] = []
+    put = Outbox.put
+
+    def checked_put(self, item):
+        if isinstance(item, str):
+            try:
+                outgoing_validate(orjson.loads(item))
+            except AssertionError as error:
+                invalid.append(f"{error}: {item[:200]}")
+        return put(self, item)
+
+    monkeypatch.setattr(Outbox, "put", checked_put)
+    yield
+    assert not invalid, invalid
 
 
 def redis_available(url: str) -> bool:

@@ -4,9 +4,9 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from calls.models import Room
-from tests.helpers import join
+from tests.helpers import join, server_frames_checked  # noqa: F401
 
-pytestmark = [pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("server_frames_checked")]
 
 SDP_LIMIT = 64 * 1024
 CANDIDATE = "candidate:1 1 udp 2122260223 127.0.0.1 5000 typ host"

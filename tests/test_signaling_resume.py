@@ -6,9 +6,9 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from calls.models import Participation
-from tests.helpers import join
+from tests.helpers import join, server_frames_checked  # noqa: F401
 
-pytestmark = [pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("server_frames_checked")]
 
 
 @pytest.fixture

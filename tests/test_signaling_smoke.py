@@ -1,8 +1,8 @@
 import pytest
 
-from tests.helpers import join
+from tests.helpers import join, server_frames_checked  # noqa: F401
 
-pytestmark = [pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("server_frames_checked")]
 
 
 async def test_two_peers_exchange_offer(signaling, make_user, make_room):
