@@ -7,6 +7,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from calls.forms import RoomCreateForm
+from calls.services.direct_calls import call_history_for_user
 from calls.services.ratelimit import ratelimit_hit
 from calls.services.rooms import RoomAccessError, room_create, room_get_for_join, room_list_for_user
 from calls.services.turn import ice_servers_build
@@ -32,6 +33,12 @@ def room(request: HttpRequest, slug: str) -> HttpResponse:
         raise PermissionDenied(error.message) from None
     context = {"room": room, "webrtc_loopback_only": settings.WEBRTC_LOOPBACK_ONLY}
     return render(request, "calls/room.html", context)
+
+
+@login_required
+@require_GET
+def call_history(request: HttpRequest) -> HttpResponse:
+    return render(request, "calls/history.html", {"rows": call_history_for_user(user=request.user)})
 
 
 @require_GET

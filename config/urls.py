@@ -9,6 +9,7 @@ urlpatterns = [
     path("healthz", call_views.healthz, name="healthz"),
     path("accounts/", include("accounts.urls")),
     path("rooms/", include("calls.urls")),
+    path("calls/", call_views.call_history, name="call-history"),
     path("api/ice-servers/", call_views.ice_servers, name="ice-servers"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("jsi18n/", JavaScriptCatalog.as_view(packages=["calls"]), name="javascript-catalog"),

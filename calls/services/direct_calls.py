@@ -512,3 +512,31 @@ class PresenceSession:
         if kind == "accepted":
             frame = {**frame, "join": self.conn.channel_name in event.get("join", ())}
         await self.conn.send_frame(frame)
+
+
+# --- History --------------------------------------------------------------------------------------
+
+
+def call_history_for_user(*, user: User, limit: int = 100) -> list[dict]:
+    """The user's recent direct calls, newest first, as the history page shows them."""
+    from django.db.models import Q
+
+    calls = (
+        Call.objects.filter(Q(caller=user) | Q(callee=user))
+        .select_related("caller", "callee")
+        .order_by("-started_at")[:limit]
+    )
+    rows = []
+    for call in calls:
+        outgoing = call.caller_id == user.pk
+        rows.append(
+            {
+                "call": call,
+                "outgoing": outgoing,
+                "peer": call.callee if outgoing else call.caller,
+                "missed": call.status in (Call.Status.MISSED, Call.Status.OFFLINE, Call.Status.BUSY)
+                or (not outgoing and call.status == Call.Status.CANCELLED),
+                "duration": call.duration_seconds,
+            }
+        )
+    return rows
