@@ -10,6 +10,7 @@ import re
 import secrets
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -250,3 +251,48 @@ def test_docker_compose_config_accepts_the_file(tmp_path):
         timeout=60,
     )
     assert missing.returncode != 0, "compose must refuse to start without the secrets"
+
+
+def interpolate(text: str, values: dict[str, str]) -> str:
+    """Compose's ${NAME:?message} and ${NAME:-default}, for the flat strings of the coturn command."""
+
+    def value(match: re.Match) -> str:
+        name, operator, fallback = match.group(1), match.group(2), match.group(3)
+        if operator == ":-":
+            return values.get(name) or fallback
+        return values[name]
+
+    return re.sub(r"\$\{([A-Z_][A-Z0-9_]*)(?:(:\?|:-)([^}]*))?\}", value, text)
+
+
+def test_coturn_accepts_the_compose_command_line(turnserver_bin, free_port, tmp_path):
+    """Run the real turnserver with compose's arguments (on loopback) and its healthcheck command."""
+    values = {"TURN_SECRET": secrets.token_hex(32), "PARLEY_DOMAIN": "parley.example.com"}
+    args = [interpolate(arg, values) for arg in coturn_args()]
+    args[args.index("-c") + 1] = str(ROOT / "deploy/coturn/turnserver.conf")
+    tls_port = free_port + 1 if free_port < 65535 else free_port - 1
+    loopback_only = [
+        f"--listening-port={free_port}",
+        f"--tls-listening-port={tls_port}",
+        "--listening-ip=127.0.0.1",
+        "--relay-ip=127.0.0.1",
+        "--no-tls",
+        "--no-dtls",
+        f"--pidfile={tmp_path / 'turnserver.pid'}",
+    ]
+    log_path = tmp_path / "turnserver.log"
+    with log_path.open("w") as log:
+        server = subprocess.Popen([turnserver_bin, *args, *loopback_only], stdout=log, stderr=subprocess.STDOUT)
+    health = " ".join(SERVICES["coturn"]["healthcheck"]["test"][1:]).replace("-p 3478", f"-p {free_port}")
+    try:
+        deadline = time.monotonic() + 60
+        while subprocess.run(["timeout", "5", "sh", "-c", health], capture_output=True).returncode != 0:
+            assert server.poll() is None, log_path.read_text()
+            assert time.monotonic() < deadline, "the coturn healthcheck never passed:\n" + log_path.read_text()
+            time.sleep(0.5)
+        logs = log_path.read_text()
+        assert "Default realm: parley.example.com" in logs
+        assert "Black listing: ::ffff:0.0.0.0-::ffff:255.255.255.255" in logs
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
