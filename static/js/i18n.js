@@ -5,8 +5,7 @@ export function gettext(text) {
   return catalog.gettext ? catalog.gettext(text) : text;
 }
 
-/** gettext, then fill `%(name)s` placeholders from `values`. */
-export function format(text, values) {
-  const translated = gettext(text);
-  return translated.replace(/%\((\w+)\)s/g, (match, name) => (name in values ? String(values[name]) : match));
+/** Fill `%(name)s` placeholders of an already translated string from `values`. */
+export function interpolate(text, values) {
+  return text.replace(/%\((\w+)\)s/g, (match, name) => (name in values ? String(values[name]) : match));
 }

@@ -1,6 +1,6 @@
 // The room page: pre-join screen, then the mesh call (entry module).
 
-import { format, gettext } from "./i18n.js";
+import { gettext, interpolate } from "./i18n.js";
 import { LocalMedia, mediaErrorMessage } from "./media.js";
 import { PeerLink } from "./peers.js";
 import { SignalingClient } from "./signaling.js";
@@ -56,8 +56,8 @@ class Call {
 
   async showDevices() {
     const { cameras, microphones } = await this.media.devices();
-    fillDeviceSelect(byId("camera-select"), cameras, this.media.currentDeviceId("video"), "Camera %(n)s");
-    fillDeviceSelect(byId("mic-select"), microphones, this.media.currentDeviceId("audio"), "Microphone %(n)s");
+    fillDeviceSelect(byId("camera-select"), cameras, this.media.currentDeviceId("video"), gettext("Camera %(n)s"));
+    fillDeviceSelect(byId("mic-select"), microphones, this.media.currentDeviceId("audio"), gettext("Microphone %(n)s"));
     byId("join-camera").disabled = !this.media.cameraTrack;
     byId("join-mic").disabled = !this.media.audioTrack;
   }
@@ -225,7 +225,7 @@ class Call {
 
   onSignalDown({ delay }) {
     if (this.ended) return;
-    this.setStatus(format("Connection lost. Reconnecting in %(seconds)s s…", { seconds: Math.ceil(delay / 1000) }), "bad");
+    this.setStatus(interpolate(gettext("Connection lost. Reconnecting in %(seconds)s s…"), { seconds: Math.ceil(delay / 1000) }), "bad");
   }
 
   onSignalClosed({ code, error }) {
@@ -266,7 +266,7 @@ class Call {
     this.participants.remove(peerId);
     if (peer && reason) {
       const name = peer.user.display_name || peer.user.username;
-      this.chat.notice(format("%(name)s left the call.", { name }));
+      this.chat.notice(interpolate(gettext("%(name)s left the call."), { name }));
     }
   }
 

@@ -1,6 +1,6 @@
 // DOM for the call page. Every piece of user text goes in through textContent.
 
-import { format, gettext } from "./i18n.js";
+import { gettext, interpolate } from "./i18n.js";
 
 export function element(tag, className = "", text = null) {
   const node = document.createElement(tag);
@@ -64,7 +64,7 @@ export class Tiles {
       this.tiles.set(peerId, tile);
       this.layout();
     }
-    const shown = local ? format("%(name)s (you)", { name }) : name;
+    const shown = local ? interpolate(gettext("%(name)s (you)"), { name }) : name;
     tile.nameNode.textContent = shown;
     tile.avatarLetter.textContent = initial(name);
     tile.root.setAttribute("aria-label", shown);
@@ -93,7 +93,7 @@ export class Tiles {
     if (!tile || tile.local) return;
     const parts = [stateLabel(state)];
     if (state === "connected" && candidateType === "relay") parts.push(gettext("via relay"));
-    if (state === "connected" && rtt !== null && rtt !== undefined) parts.push(format("%(ms)s ms", { ms: rtt }));
+    if (state === "connected" && rtt !== null && rtt !== undefined) parts.push(interpolate(gettext("%(ms)s ms"), { ms: rtt }));
     tile.state.textContent = parts.join(" · ");
     tile.root.dataset.state = state;
     tile.state.classList.toggle("bad", state === "failed" || state === "disconnected");
@@ -137,7 +137,7 @@ export class Participants {
       item = { root, nameNode, flags };
       this.items.set(peerId, item);
     }
-    item.nameNode.textContent = local ? format("%(name)s (you)", { name }) : name;
+    item.nameNode.textContent = local ? interpolate(gettext("%(name)s (you)"), { name }) : name;
     const flags = [];
     if (media && !media.audio) flags.push(gettext("muted"));
     if (media && !media.video) flags.push(gettext("camera off"));
@@ -190,7 +190,7 @@ export class ChatPanel {
 export function fillDeviceSelect(select, devices, currentId, fallbackLabel) {
   select.replaceChildren();
   devices.forEach((device, index) => {
-    const option = element("option", "", device.label || format(fallbackLabel, { n: index + 1 }));
+    const option = element("option", "", device.label || interpolate(fallbackLabel, { n: index + 1 }));
     option.value = device.deviceId;
     if (device.deviceId === currentId) option.selected = true;
     select.append(option);

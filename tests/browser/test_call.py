@@ -1,0 +1,144 @@
+"""The call page in Chromium: people see each other, media controls, chat, mesh, leave, languages."""
+
+from playwright.sync_api import expect
+
+from tests.browser.call import (
+    assert_video_flowing,
+    close,
+    enter,
+    join,
+    link_stats,
+    open_room,
+    screenshot,
+    wait_connected,
+    wait_for,
+)
+from tests.browser.conftest import browser_launch, chromium_args
+
+XSS = "<img src=x onerror=\"document.title='pwned'\">"
+
+
+def remote_tile(page, name: str):
+    return page.locator(".tile:not(.local)", has=page.locator(".tile-name", has_text=name))
+
+
+def test_two_users_see_each_other(browser, app_server):
+    alice = open_room(browser, app_server, "alice", "pair")
+    expect(alice.locator("#preview")).to_be_visible()
+    alice.wait_for_function("() => document.getElementById('preview').videoWidth > 0")
+    screenshot(alice, "prejoin.png")
+    join(alice)
+    bob = enter(browser, app_server, "bob", "pair")
+    try:
+        assert_video_flowing(alice, 1, app_server)
+        assert_video_flowing(bob, 1, app_server)
+        expect(alice.locator(".tile:not(.local) .tile-name")).to_have_text("Bob Builder")
+        expect(bob.locator(".tile:not(.local) .tile-name")).to_have_text("Alice Liddell")
+        expect(bob.locator(".tile:not(.local) .tile-state")).to_contain_text("Connected")
+        expect(bob.locator("#participants li")).to_have_count(2)
+        screenshot(bob, "in-call.png")
+    finally:
+        close(alice, bob)
+
+
+def test_mute_and_camera_off_show_on_the_peer(browser, app_server):
+    alice = enter(browser, app_server, "alice", "mute")
+    bob = enter(browser, app_server, "bob", "mute")
+    try:
+        wait_connected(alice, 1)
+        tile = remote_tile(bob, "Alice Liddell")
+        expect(tile.locator(".tile-muted")).to_be_hidden()
+        alice.click("#toggle-mic")
+        expect(alice.locator("#toggle-mic")).to_have_attribute("aria-pressed", "true")
+        expect(tile.locator(".tile-muted")).to_be_visible()
+        expect(bob.locator("#participants li", has_text="Alice Liddell")).to_contain_text("muted")
+        assert alice.evaluate("() => window.parley.media.audioTrack.enabled") is False
+        alice.click("#toggle-camera")
+        expect(tile).to_have_class("tile camera-off")
+        expect(tile.locator(".tile-avatar")).to_be_visible()
+        alice.click("#toggle-mic")
+        alice.click("#toggle-camera")
+        expect(tile.locator(".tile-muted")).to_be_hidden()
+        expect(tile.locator(".tile-avatar")).to_be_hidden()
+    finally:
+        close(alice, bob)
+
+
+def test_chat_arrives_as_text_not_markup(browser, app_server):
+    alice = enter(browser, app_server, "alice", "chat")
+    bob = enter(browser, app_server, "bob", "chat")
+    try:
+        alice.fill("#chat-input", XSS)
+        alice.press("#chat-input", "Enter")
+        message = bob.locator("#chat-log .chat-message")
+        expect(message.locator(".chat-text")).to_have_text(XSS)
+        expect(message.locator(".chat-name")).to_have_text("Alice Liddell")
+        assert bob.locator("#chat-log img").count() == 0
+        assert bob.title() != "pwned"
+        expect(alice.locator("#chat-log .chat-message.mine .chat-text")).to_have_text(XSS)
+        expect(alice.locator("#chat-input")).to_have_value("")
+    finally:
+        close(alice, bob)
+
+
+def test_three_user_mesh_and_leave_removes_the_tile(browser, app_server):
+    pages = [enter(browser, app_server, name, "mesh") for name in ("alice", "bob", "carol")]
+    alice, bob, carol = pages
+    try:
+        for page in pages:
+            assert_video_flowing(page, 2, app_server)
+        # A display name with markup is shown as typed.
+        expect(remote_tile(alice, "Carol <b>Danvers</b>")).to_have_count(1)
+        assert alice.locator(".tile b").count() == 0
+        carol_id = carol.evaluate("() => window.parley.selfId")
+        carol.click("#leave")
+        expect(carol.locator("#ended")).to_be_visible()
+        for page in (alice, bob):
+            expect(page.locator(f'.tile[data-peer-id="{carol_id}"]')).to_have_count(0)
+            expect(page.locator("#participants li")).to_have_count(2)
+            wait_for(lambda page=page: carol_id not in link_stats(page), what="carol's link closed")
+        assert_video_flowing(alice, 1, app_server)
+    finally:
+        close(*pages)
+
+
+def test_denied_permission_explains_and_joins_without_media(
+    playwright_instance, chromium_bin_module, netns, app_workdir, app_server, browser
+):
+    denied = browser_launch(
+        playwright_instance,
+        chromium_bin_module,
+        netns,
+        app_workdir,
+        args=chromium_args(fake_ui="--use-fake-ui-for-media-stream=deny"),
+    )
+    bob = enter(browser, app_server, "bob", "denied")
+    try:
+        dave = open_room(denied, app_server, "dave", "denied")
+        expect(dave.locator("#media-error")).to_be_visible()
+        expect(dave.locator("#media-error")).to_contain_text("denied")
+        join(dave)
+        expect(dave.locator("#toggle-camera")).to_be_disabled()
+        tile = remote_tile(bob, "Dave")
+        expect(tile.locator(".tile-avatar")).to_be_visible()
+        expect(tile.locator(".tile-muted")).to_be_visible()
+        # Dave receives Bob's video even without sending any.
+        wait_connected(dave, 1)
+        dave.context.close()
+    finally:
+        close(bob)
+        denied.close()
+
+
+def test_chinese_interface_follows_the_browser(browser, app_server):
+    page = open_room(browser, app_server, "alice", "shots", locale="zh-CN")
+    try:
+        expect(page.locator("html")).to_have_attribute("lang", "zh-hans")
+        expect(page.locator("#join")).to_have_text("加入通话")
+        page.uncheck("#join-camera")
+        expect(page.locator("#preview-off")).to_have_text("摄像头已关闭")
+        join(page)
+        expect(page.locator("#toggle-mic")).to_have_text("静音")
+        expect(page.locator(".tile.local .tile-name")).to_have_text("Alice Liddell（你）")
+    finally:
+        close(page)
