@@ -5,6 +5,7 @@ beyond a temporary SQLite DATABASE_URL, exactly the commands the Makefile's `run
 """
 
 import http.cookiejar
+import json
 import os
 import re
 import signal
@@ -113,3 +114,32 @@ def test_make_run_uses_the_commands_this_test_replays():
     first_screen = (ROOT / "README.md").read_text().splitlines()[:12]
     assert any(line.startswith("make run") for line in first_screen)
     assert any(line.startswith("make test") for line in first_screen)
+
+
+def test_development_defaults_need_no_services(tmp_path):
+    """With no environment at all, `make run` gets SQLite, the in-memory layer and debug mode."""
+    probe = (
+        "import django, json; django.setup(); from django.conf import settings as s; print(json.dumps(["
+        "s.DEBUG, s.DATABASES['default']['ENGINE'], s.CHANNEL_LAYERS['default']['BACKEND'], s.SIGNALING['BACKEND'],"
+        "s.EMAIL_BACKEND]))"
+    )
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path)}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'config.settings.local'); {probe}",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    debug, engine, layer, signaling, mail = json.loads(done.stdout.strip().splitlines()[-1])
+    assert debug is True
+    assert engine == "django.db.backends.sqlite3"
+    assert layer == "channels.layers.InMemoryChannelLayer"
+    assert signaling == "memory"
+    assert mail == "django.core.mail.backends.console.EmailBackend", "reset mail goes to the console in dev"
