@@ -155,7 +155,8 @@ if REDIS_URL:
                         "max_connections": env.int("REDIS_MAX_CONNECTIONS", default=1000),
                     }
                 ],
-                "prefix": "parley:layer",
+                # Deployments sharing one Redis (different SIGNALING_KEY_PREFIX) keep their groups apart.
+                "prefix": env("SIGNALING_KEY_PREFIX", default="parley") + ":layer",
                 "capacity": 1000,
                 "expiry": 60,
                 "group_expiry": 86400,
