@@ -15,6 +15,10 @@ from calls.services.signaling import Refusal, RoomSession
 
 logger = logging.getLogger(__name__)
 
+# "Try again later". Not 1013: daphne (autobahn) refuses to send any code but 1000 and 3000-4999,
+# and the refusal would end in an internal error (1011) instead.
+UNAVAILABLE_CLOSE_CODE = 4503
+
 
 class RoomConsumer(AsyncWebsocketConsumer):
     """`/ws/rooms/<slug>/`: one peer of a room call."""
@@ -34,7 +38,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             hub = await hub_get()
         except Exception:
             logger.exception("signaling hub unavailable")
-            self._refuse("unavailable", "The call service is unavailable; try again shortly.", 1013)
+            self._refuse("unavailable", "The call service is unavailable; try again shortly.", UNAVAILABLE_CLOSE_CODE)
             return
         self.session = RoomSession(hub=hub, conn=self, user=user, slug=self.slug)
         try:
@@ -45,7 +49,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         except Exception:
             logger.exception("join failed for %s", self.slug)
             await self.session.leave("disconnected")
-            self._refuse("unavailable", "The call service is unavailable; try again shortly.", 1013)
+            self._refuse("unavailable", "The call service is unavailable; try again shortly.", UNAVAILABLE_CLOSE_CODE)
             return
         if self.channel_layer is not None:
             await self.channel_layer.group_add(user_group_name(self.user_id), self.channel_name)
@@ -132,7 +136,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         logger.warning("outbox of peer %s overflowed: closing the slow socket", self.peer)
         if self.session is not None:
             self.session.hub.stats.dropped_overflow += 1
-        self._spawn_close(1013, "disconnected")
+        self._spawn_close(UNAVAILABLE_CLOSE_CODE, "disconnected")
 
     async def _close(self, code: int, reason: str) -> None:
         if self.session is not None:
@@ -175,7 +179,9 @@ class PresenceConsumer(AsyncWebsocketConsumer):
             await self.presence.open()
         except Exception:
             logger.exception("presence socket could not open")
-            await self.presence.refuse("unavailable", "The call service is unavailable; try again shortly.", 1013)
+            await self.presence.refuse(
+                "unavailable", "The call service is unavailable; try again shortly.", UNAVAILABLE_CLOSE_CODE
+            )
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         await self.presence.receive(text_data)
