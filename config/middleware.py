@@ -1,8 +1,9 @@
-"""Project-wide HTTP middleware."""
+"""Project-wide middleware: HTTP (Django) and, for WebSockets, ASGI."""
 
 import logging
 from collections.abc import Callable
 
+import orjson
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
@@ -32,6 +33,45 @@ class DatabaseUnavailableMiddleware:
             response["Retry-After"] = "10"
             return response
         return None
+
+
+class DatabaseUnavailableWebSocketMiddleware:
+    """ASGI, for WebSockets: a handshake that needs the database (session, user) while it is down
+    gets the contract's readable refusal, error `unavailable` then close 4503 (try again later),
+    instead of a dropped handshake that a client cannot tell from a network fault.
+    """
+
+    MESSAGE = "Parley is briefly unavailable (its database cannot be reached); try again shortly."
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "websocket":
+            return await self.app(scope, receive, send)
+        seen = {"connect": False, "answered": False}
+
+        async def receive_seen():
+            message = await receive()
+            seen["connect"] = seen["connect"] or message["type"] == "websocket.connect"
+            return message
+
+        async def send_seen(message):
+            seen["answered"] = seen["answered"] or message["type"] in ("websocket.accept", "websocket.close")
+            await send(message)
+
+        try:
+            return await self.app(scope, receive_seen, send_seen)
+        except (OperationalError, InterfaceError) as error:
+            if seen["answered"]:
+                raise
+            logger.error("database unavailable at a WebSocket handshake: %s", error)
+            if not seen["connect"]:
+                await receive()
+            frame = {"type": "error", "code": "unavailable", "message": self.MESSAGE}
+            await send({"type": "websocket.accept"})
+            await send({"type": "websocket.send", "text": orjson.dumps(frame).decode()})
+            await send({"type": "websocket.close", "code": 4503})
 
 
 class ContentSecurityPolicyMiddleware:
