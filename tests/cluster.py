@@ -17,6 +17,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -182,11 +183,12 @@ print(json.dumps(out))
 class Cluster:
     """Own Redis + a migrated SQLite file + server processes sharing both."""
 
-    def __init__(self, workdir: Path, **signaling_env: str) -> None:
+    def __init__(self, workdir: Path, *, database_url: str | None = None, **signaling_env: str) -> None:
         self.workdir = workdir
         self.redis = RedisServer(workdir)
         self.prefix = f"parley-rel-{secrets.token_hex(4)}"
         self.db = workdir / "db.sqlite3"
+        self.database_url = database_url or f"sqlite:///{self.db}"
         self.servers: list[Server] = []
         self.signaling_env = {
             "SIGNALING_HEARTBEAT": "1",
@@ -198,7 +200,7 @@ class Cluster:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "REDIS_URL", "SIGNALING_"))}
         env.update(
             DJANGO_SETTINGS_MODULE="config.settings.test",
-            DATABASE_URL=f"sqlite:///{self.db}",
+            DATABASE_URL=self.database_url,
             REDIS_URL=self.redis.url,
             SIGNALING_KEY_PREFIX=self.prefix,
             LOG_LEVEL="INFO",
@@ -213,8 +215,9 @@ class Cluster:
         subprocess.run(
             [PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=self.env(), check=True, timeout=120
         )
-        with contextlib.closing(sqlite3.connect(self.db)) as db:  # two processes write it: WAL + waiting
-            db.execute("PRAGMA journal_mode=WAL")
+        if self.database_url.startswith("sqlite"):
+            with contextlib.closing(sqlite3.connect(self.db)) as db:  # two processes write it: WAL
+                db.execute("PRAGMA journal_mode=WAL")
         return self
 
     def seed(self, *, users: list[str], rooms: list[str], capacity: int = 8) -> dict:
@@ -240,6 +243,63 @@ class Cluster:
         for server in self.servers:
             server.stop()
         self.redis.stop()
+
+
+class TcpProxy:
+    """A loopback TCP relay to a database that a test can take down and bring back,
+    without touching the database server itself (it is shared)."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.port = port_free()
+        self.loop = asyncio.new_event_loop()
+        self.server: asyncio.base_events.Server | None = None
+        self.writers: set[asyncio.StreamWriter] = set()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def _call(self, coro):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(10)
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError, asyncio.CancelledError):
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        writer.close()
+
+    async def _handle(self, client_reader, client_writer) -> None:
+        try:
+            upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            client_writer.close()
+            return
+        self.writers.update((client_writer, upstream_writer))
+        await asyncio.gather(self._pipe(client_reader, upstream_writer), self._pipe(upstream_reader, client_writer))
+        self.writers.difference_update((client_writer, upstream_writer))
+
+    async def _up(self) -> None:
+        self.server = await asyncio.start_server(self._handle, "127.0.0.1", self.port, reuse_address=True)
+
+    async def _down(self) -> None:
+        self.server.close()
+        for writer in list(self.writers):
+            writer.transport.abort()
+        self.writers.clear()
+        await self.server.wait_closed()
+
+    def up(self) -> None:
+        self._call(self._up())
+
+    def down(self) -> None:
+        """Refuse new connections and cut the open ones: to the app, the database is gone."""
+        self._call(self._down())
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.down()
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
 
 
 class Client:
