@@ -152,7 +152,7 @@ def frame_parse(text: str | None, *, limits: Limits, schemas: dict[str, dict[str
     """Parse and validate one client text frame; raise ProtocolError for anything off-contract."""
     if text is None:
         raise ProtocolError("bad-message", "Binary frames are not accepted; send JSON text.")
-    if len(text) > limits.max_frame_bytes or len(text.encode()) > limits.max_frame_bytes:
+    if _over(text, limits.max_frame_bytes):
         raise ProtocolError("too-large", f"Frames are limited to {limits.max_frame_bytes} bytes.")
     try:
         frame = orjson.loads(text)
@@ -181,6 +181,11 @@ def frame_parse(text: str | None, *, limits: Limits, schemas: dict[str, dict[str
     return frame
 
 
+def _over(text: str, max_bytes: int) -> bool:
+    """True if `text` is over `max_bytes` in UTF-8 (encoded only when it could be: 4 bytes a character at most)."""
+    return len(text) > max_bytes or (len(text) * 4 > max_bytes and len(text.encode()) > max_bytes)
+
+
 _CANDIDATE_FIELDS = {
     "candidate": str,
     "sdpMid": Nullable(str),
@@ -191,7 +196,7 @@ _CANDIDATE_FIELDS = {
 
 def _check_limits(kind: str, frame: dict, limits: Limits) -> None:
     if kind in ("offer", "answer"):
-        if len(frame["sdp"]) > limits.max_sdp_bytes or len(frame["sdp"].encode()) > limits.max_sdp_bytes:
+        if _over(frame["sdp"], limits.max_sdp_bytes):
             raise ProtocolError("too-large", f"SDP is limited to {limits.max_sdp_bytes} bytes.")
         if not frame["sdp"]:
             raise ProtocolError("bad-message", "'sdp' is empty.")

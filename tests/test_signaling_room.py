@@ -497,3 +497,27 @@ async def test_admin_closing_the_room_ends_its_sockets(signaling, users, room_fo
         assert await peer.expect_close() == 4404
     again = await connect(f"/ws/rooms/{room.slug}/", alice)
     assert (await again.refused())[1] == 4404
+
+
+async def test_a_stuck_reader_is_closed_once_and_the_close_gets_through():
+    from calls.services.relay import Outbox
+
+    sent: list[dict] = []
+    stuck = asyncio.Event()
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+        await stuck.wait()  # the client stopped reading
+
+    overflows = []
+    outbox = Outbox(send, limit=3, on_overflow=lambda: overflows.append(1))
+    outbox.put('{"type":"pong","id":"first"}')
+    await asyncio.sleep(0.05)  # the writer takes it and blocks on the socket
+    for number in range(10):
+        outbox.put(f'{{"type":"pong","id":"{number}"}}')
+    assert overflows == [1]  # told once, however many frames pile up
+    assert outbox.put({"type": "websocket.close", "code": 1013}) is True
+    stuck.set()
+    await asyncio.wait_for(outbox.task, 2)
+    assert sent[-1] == {"type": "websocket.close", "code": 1013}
+    assert len(sent) == 2  # the first frame (in flight), then the close: no backlog after it

@@ -83,7 +83,7 @@ class Outbox:
     is closed (overflow) instead of growing memory without bound.
     """
 
-    __slots__ = ("closed", "limit", "on_overflow", "queue", "send", "task", "wake")
+    __slots__ = ("closed", "limit", "on_overflow", "overflowed", "queue", "send", "task", "wake")
 
     def __init__(self, send: Callable[[dict], Awaitable[None]], *, limit: int, on_overflow: Callable[[], None]) -> None:
         self.queue: deque[str | dict] = deque()
@@ -91,15 +91,21 @@ class Outbox:
         self.send = send
         self.limit = limit
         self.on_overflow = on_overflow
+        self.overflowed = False
         self.closed = False
         self.task = asyncio.get_running_loop().create_task(self._run())
 
     def put(self, item: str | dict) -> bool:
+        """Queue a text frame, or a close message (which always gets in: nothing may follow it)."""
         if self.closed:
             return False
         if len(self.queue) >= self.limit:
-            self.on_overflow()
-            return False
+            if isinstance(item, str):
+                if not self.overflowed:
+                    self.overflowed = True
+                    self.on_overflow()
+                return False
+            self.queue.clear()  # a reader this slow would not see the frames before the close anyway
         self.queue.append(item)
         self.wake.set()
         return True
