@@ -447,9 +447,12 @@ async def test_signed_out_elsewhere_loses_the_socket_within_the_heartbeat(signal
         assert await b.expect_close(3) == 4401
         left = await a.recv_type("peer-left", timeout=3)
         assert left == {"type": "peer-left", "peer_id": b.peer_id, "reason": "disconnected"}
+        # Deactivated without the model signal (a bulk update): the sweeper notices too.
+        await sync_to_async(type(alice).objects.filter(pk=alice.pk).update)(is_active=False)
+        assert (await a.recv_type("error", timeout=3))["code"] == "unauthenticated"
+        assert await a.expect_close(3) == 4401
     finally:
         pinger.cancel()
-    await a.close()
 
 
 async def test_sign_out_and_deactivation_end_sockets_at_once(signaling, users, room_for):
@@ -488,6 +491,12 @@ async def test_admin_closing_the_room_ends_its_sockets(signaling, users, room_fo
     b = await join(room.slug, bob)
     browser = Client()
     await sync_to_async(browser.force_login)(admin)
+    response = await sync_to_async(browser.post)(
+        "/admin/calls/room/", {"action": "lock_rooms", "_selected_action": [room.pk]}
+    )
+    assert response.status_code == 302
+    for peer in (a, b):
+        assert await peer.recv_type("room") == {"type": "room", "locked": True}
     response = await sync_to_async(browser.post)(
         "/admin/calls/room/", {"action": "close_rooms", "_selected_action": [room.pk]}
     )
