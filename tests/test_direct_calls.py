@@ -1,5 +1,7 @@
 """Direct calls over `/ws/presence/`, on both signaling backends (memory and Redis)."""
 
+import asyncio
+
 import pytest
 from asgiref.sync import sync_to_async
 
@@ -231,3 +233,46 @@ async def test_leaving_the_direct_room_hangs_up(pair, monkeypatch):
     assert call.ended_at is not None and not call.room.is_active
     for sock in (a, b, in_a, in_b):
         await sock.close()
+
+
+async def test_signing_out_closes_the_presence_socket_and_goes_offline(pair):
+    from calls.services.eviction import user_sockets_evict
+
+    alice, bob = pair
+    a = await online(alice)
+    b = await online(bob)
+    await a.recv_type("user-online")
+    await sync_to_async(user_sockets_evict)(user_id=bob.pk, session_key=None, reason="signed-out")
+    assert (await b.recv_type("error"))["code"] == "unauthenticated"
+    assert await b.expect_close() == 4401
+    assert (await a.recv_type("user-offline"))["user"]["id"] == bob.pk
+    await a.close()
+
+
+async def test_too_many_presence_sockets_are_refused(pair, monkeypatch):
+    from calls.services import direct_calls
+
+    monkeypatch.setattr(direct_calls, "MAX_PRESENCE_SOCKETS", 2)
+    alice, _ = pair
+    tabs = [await online(alice) for _ in range(2)]
+    third = await connect("/ws/presence/", alice)
+    assert (await third.recv())["code"] == "rate-limited"
+    assert await third.expect_close() == 4429
+    for tab in tabs:
+        await tab.close()
+
+
+async def test_a_silent_presence_socket_is_dropped_and_goes_offline(pair, signaling):
+    signaling["HEARTBEAT"] = 0.5
+    alice, bob = pair
+    a = await online(alice)
+    b = await online(bob)
+    await a.recv_type("user-online")
+    for _ in range(8):  # alice keeps pinging, bob says nothing
+        await a.send({"type": "ping"})
+        await a.recv_type("pong")
+        await asyncio.sleep(0.4)
+    assert await b.expect_close() == 4408
+    offline = [f for f in a.frames if f["type"] == "user-offline"]  # skipped while waiting for pongs
+    assert [f["user"]["id"] for f in offline] == [bob.pk]
+    await a.close()

@@ -43,6 +43,7 @@ from calls.services.presence import (
     RedisPresenceStore,
     TooManyPresenceSockets,
 )
+from calls.services.ratelimit import ratelimit_hit
 from calls.services.relay import TokenBucket, hub_get
 from calls.services.room_state import redis_client_create
 
@@ -60,6 +61,7 @@ JOIN_GRACE = 30.0
 # Presence frames a socket may send: `call` is the expensive one (a room and a row).
 FRAME_RATE, FRAME_BURST = 5.0, 20.0
 RATE_WARNINGS = 3
+CALLS_PER_MINUTE = 20
 
 
 def presence_group_name(user_id: int) -> str:
@@ -78,7 +80,10 @@ def ring_timeout() -> float:
 
 
 def _user_find(*, username: str) -> User | None:
-    return User.objects.filter(username__iexact=username.strip(), is_active=True).first()
+    """The active user of that username: exact first, else the one that matches ignoring case."""
+    users = User.objects.filter(is_active=True)
+    username = username.strip()
+    return users.filter(username=username).first() or users.filter(username__iexact=username).order_by("pk").first()
 
 
 def _users_public(*, user_ids: list[int]) -> list[dict]:
@@ -221,6 +226,7 @@ class PresenceService:
         silent_after = 2 * config["HEARTBEAT"]
         for session in sessions:
             if now - session.last_seen > silent_after:
+                await session.close()
                 session.conn.close_soon(4408)
         if now - self.refreshed_at >= min(config["HEARTBEAT"], config["PEER_TTL"] / 3):
             self.refreshed_at = now
@@ -307,7 +313,9 @@ class PresenceSession:
         self.opened = False
 
     async def refuse(self, code: str, message: str, close_code: int) -> None:
+        """Tell the client why, leave presence now (not when the client acknowledges), and close."""
         await self.conn.send_frame(error_frame(code, message))
+        await self.close()
         self.conn.close_soon(close_code)
 
     async def open(self) -> None:
@@ -317,20 +325,19 @@ class PresenceSession:
             return
         self.service = service = presence_service_get()
         config = _config()
-        layer = self.conn.channel_layer
-        await layer.group_add(presence_group_name(self.user.pk), self.conn.channel_name)
-        await layer.group_add(PRESENCE_ALL, self.conn.channel_name)
-        await layer.group_add(user_group_name(self.user.pk), self.conn.channel_name)
         try:
             came_online = await service.store.socket_add(
                 user_id=self.user.pk, socket_id=self.socket_id, ttl=config["PEER_TTL"], max_sockets=MAX_PRESENCE_SOCKETS
             )
         except TooManyPresenceSockets:
-            await self._groups_leave()
             await self.refuse("rate-limited", f"You have {MAX_PRESENCE_SOCKETS} Parley pages open; close one.", 4429)
             return
-        self.opened = True
+        self.opened = True  # from here on, close() undoes what open() did
         service.local[self.socket_id] = self
+        layer = self.conn.channel_layer
+        await layer.group_add(presence_group_name(self.user.pk), self.conn.channel_name)
+        await layer.group_add(PRESENCE_ALL, self.conn.channel_name)
+        await layer.group_add(user_group_name(self.user.pk), self.conn.channel_name)
         online_ids = [uid for uid in await service.store.online_list(limit=ONLINE_LIST_LIMIT) if uid != self.user.pk]
         online = await database_sync_to_async(_users_public)(user_ids=online_ids)
         await self.conn.send_frame(
@@ -401,6 +408,11 @@ class PresenceSession:
 
     async def call(self, username: str) -> None:
         store = self.service.store
+        allowed = await database_sync_to_async(ratelimit_hit)(
+            key=f"direct-call:{self.user.pk}", limit=CALLS_PER_MINUTE, period=60
+        )
+        if not allowed:
+            raise ProtocolError("rate-limited", "Too many calls in a minute; wait a little.")
         callee = await database_sync_to_async(_user_find)(username=username)
         if callee is None or callee.pk == self.user.pk:
             raise ProtocolError("no-such-user", "There is nobody else with that username.")

@@ -25,8 +25,9 @@ import redis.asyncio as aioredis
 RINGING = "ringing"
 ANSWERED = "answered"
 ENDED = "ended"
-# Keys of ended calls stay a while so a late accept gets "no longer ringing", not "unknown call".
-CALL_KEEP_SECONDS = 3600
+# A call's record outlives the call a while, so that a late accept gets "no longer ringing",
+# and an answered call a day long still ends properly.
+CALL_KEEP_SECONDS = 86400
 
 
 class TooManyPresenceSockets(Exception):
@@ -163,6 +164,16 @@ return 1
 """
 
 
+# KEYS: answered set; ARGV: call record key prefix. Answered calls whose record is gone are dropped.
+_CALLS_ANSWERED = """
+local live = {}
+for _, cid in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if redis.call('EXISTS', ARGV[1] .. cid) == 1 then table.insert(live, cid) else redis.call('SREM', KEYS[1], cid) end
+end
+return live
+"""
+
+
 class RedisPresenceStore:
     def __init__(self, *, client: aioredis.Redis, prefix: str) -> None:
         self.redis = client
@@ -173,6 +184,7 @@ class RedisPresenceStore:
         self._call_start = client.register_script(_CALL_START)
         self._call_transition = client.register_script(_CALL_TRANSITION)
         self._call_seen_both = client.register_script(_CALL_SEEN_BOTH)
+        self._calls_answered = client.register_script(_CALLS_ANSWERED)
 
     def _socks_key(self, user_id: int) -> str:
         return f"{self.prefix}:user:{user_id}:socks"
@@ -275,7 +287,8 @@ class RedisPresenceStore:
         return [raw.decode() for raw in await self.redis.zrangebyscore(self._ringing_key, "-inf", time.time())]
 
     async def calls_answered(self) -> list[str]:
-        return [raw.decode() for raw in await self.redis.smembers(self._answered_key)]
+        live = await self._calls_answered(keys=[self._answered_key], args=[self._call_key("")])
+        return [raw.decode() for raw in live]
 
     async def user_call(self, *, user_id) -> str | None:
         raw = await self.redis.get(self._user_call_key(user_id))
