@@ -6,10 +6,18 @@ settings are read once at start-up.
 
 import json
 import os
+import re
 import secrets
+import signal
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
+
+import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -115,3 +123,50 @@ def test_demo_users_refuses_in_production(tmp_path):
     assert done.returncode != 0
     assert "--force" in done.stderr
     assert "parley-alice" not in done.stdout
+
+
+def test_the_container_start_command_serves_production(tmp_path, free_port):
+    """Run the Dockerfile's CMD (migrate, collectstatic, daphne) and compose's web healthcheck, on loopback."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    start = json.loads(re.search(r"^CMD (\[.+\])$", dockerfile, re.MULTILINE).group(1))
+    script = start[-1].replace("0.0.0.0", "127.0.0.1").replace("--port 8000", f"--port {free_port}")
+    script = script.replace("python ", f"{sys.executable} ").replace(
+        "exec daphne", f"exec {Path(sys.executable).parent}/daphne"
+    )
+    env = production_env(tmp_path, STATIC_ROOT=str(tmp_path / "static"), PARLEY_DOMAIN="parley.example.com")
+    log = (tmp_path / "web.log").open("w")
+    server = subprocess.Popen(
+        ["sh", "-c", script], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    healthcheck = compose["services"]["web"]["healthcheck"]["test"][1:]
+    healthcheck = [part.replace(":8000/", f":{free_port}/") for part in healthcheck]
+    healthcheck[0] = sys.executable
+    try:
+        deadline = time.monotonic() + 120
+        while run(healthcheck, env).returncode != 0:
+            assert server.poll() is None, (tmp_path / "web.log").read_text()
+            assert time.monotonic() < deadline, "the web healthcheck never passed"
+            time.sleep(0.5)
+        base = f"http://127.0.0.1:{free_port}"
+        behind_caddy = {"Host": "parley.example.com", "X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"}
+        page = urllib.request.urlopen(
+            urllib.request.Request(f"{base}/accounts/login/", headers=behind_caddy), timeout=30
+        )
+        html = page.read().decode()
+        assert page.status == 200 and "Sign in" in html
+        stylesheet = re.search(r'href="(/static/css/parley\.[0-9a-f]+\.css)"', html)
+        assert stylesheet, "static files are collected with hashed names"
+        css = urllib.request.urlopen(
+            urllib.request.Request(base + stylesheet.group(1), headers=behind_caddy), timeout=30
+        )
+        assert css.status == 200 and "immutable" in css.headers.get("Cache-Control", "")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(
+                urllib.request.Request(f"{base}/accounts/login/", headers={"Host": "evil.example.net"})
+            )
+        assert refused.value.code == 400
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+        log.close()
