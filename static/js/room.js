@@ -33,6 +33,7 @@ class Call {
     this.statsTimer = null;
     this.joined = false;
     this.ended = false;
+    this.resumedCount = 0;
     this.tiles = new Tiles(byId("tiles"));
     this.participants = new Participants(byId("participants"), byId("people-count"));
     this.chat = new ChatPanel(byId("chat-log"));
@@ -209,6 +210,7 @@ class Call {
     this.iceTransportPolicy = frame.ice_transport_policy || "all";
     this.onIceServers(frame.ice_servers, frame.ice_ttl);
     if (resumed) {
+      this.resumedCount += 1;
       const present = new Set(frame.peers.map((peer) => peer.peer_id));
       for (const peerId of [...this.peers.keys()]) if (!present.has(peerId)) this.removePeer(peerId, "left");
       for (const peer of frame.peers) this.addPeer(peer);
@@ -231,11 +233,7 @@ class Call {
   onSignalClosed({ code, error }) {
     if (this.ended) return;
     const message = CLOSE_MESSAGES[code];
-    if (message) {
-      this.end(gettext("You are not in the call"), message());
-    } else if (code === 1000) {
-      this.end(gettext("The call ended"), error ? error.message : "");
-    }
+    this.end(gettext("You are not in the call"), message ? message() : (error && error.message) || "");
   }
 
   onError(frame) {

@@ -80,12 +80,9 @@ export class SignalingClient extends EventTarget {
     if (socket !== this.socket) return;
     this.stopTimers();
     this.socket = null;
-    if (this.stopped || event.code === 1000) {
-      this.stopped = true;
-      this.dispatchEvent(new CustomEvent("closed", { detail: { code: event.code, error: this.lastError } }));
-      return;
-    }
-    if (FATAL_CLOSE_CODES.has(event.code)) {
+    // Only a refusal or our own `leave` ends the session; any other close (1000 included:
+    // a proxy or a server shutting down may send it) is a drop, and we come back.
+    if (this.stopped || FATAL_CLOSE_CODES.has(event.code)) {
       this.stopped = true;
       this.dispatchEvent(new CustomEvent("closed", { detail: { code: event.code, error: this.lastError } }));
       return;

@@ -142,3 +142,64 @@ def test_chinese_interface_follows_the_browser(browser, app_server):
         expect(page.locator(".tile.local .tile-name")).to_have_text("Alice Liddell（你）")
     finally:
         close(page)
+
+
+def remote_video_width(page) -> int:
+    return page.evaluate("() => document.querySelector('.tile:not(.local) video').videoWidth")
+
+
+def test_screen_share_replaces_the_camera_and_back(browser, app_server):
+    alice = enter(browser, app_server, "alice", "screen")
+    bob = enter(browser, app_server, "bob", "screen")
+    try:
+        wait_connected(bob, 1)
+        camera_width = remote_video_width(bob)
+        alice.click("#toggle-screen")
+        expect(alice.locator("#toggle-screen")).to_have_attribute("aria-pressed", "true")
+        tile = remote_tile(bob, "Alice Liddell")
+        expect(tile.locator(".tile-screen")).to_be_visible()
+        # Chromium's fake screen is 1280x720, its fake camera smaller: Bob now decodes the screen.
+        wait_for(
+            lambda: remote_video_width(bob) > camera_width,
+            what="the shared screen at Bob's",
+            last=lambda: remote_video_width(bob),
+        )
+        sender_is_screen = "() => { const link = [...window.parley.links.values()][0];"
+        sender_is_screen += " return link.transceivers.video.sender.track === window.parley.media.screenTrack; }"
+        assert alice.evaluate(sender_is_screen) is True
+        assert_video_flowing(bob, 1, app_server)
+        alice.click("#toggle-screen")
+        expect(tile.locator(".tile-screen")).to_be_hidden()
+        wait_for(
+            lambda: remote_video_width(bob) == camera_width,
+            what="the camera again",
+            last=lambda: remote_video_width(bob),
+        )
+    finally:
+        close(alice, bob)
+
+
+UFRAG_JS = "() => [...window.parley.links.values()][0].pc.localDescription.sdp.match(/a=ice-ufrag:(\\S+)/)[1]"
+
+
+def test_ice_restart_on_both_sides_at_once_renegotiates(browser, app_server):
+    """Glare: both peers offer at the same moment; perfect negotiation lets the polite one yield."""
+    alice = enter(browser, app_server, "alice", "glare")
+    bob = enter(browser, app_server, "bob", "glare")
+    try:
+        wait_connected(alice, 1)
+        wait_connected(bob, 1)
+        before = {"alice": alice.evaluate(UFRAG_JS), "bob": bob.evaluate(UFRAG_JS)}
+        restart = "() => { for (const link of window.parley.links.values()) link.restartIce(); }"
+        alice.evaluate(restart)
+        bob.evaluate(restart)
+        for page, name in ((alice, "alice"), (bob, "bob")):
+            wait_for(
+                lambda page=page, name=name: page.evaluate(UFRAG_JS) != before[name],
+                what=f"new ICE credentials at {name}",
+            )
+            page.wait_for_function("() => [...window.parley.links.values()][0].pc.signalingState === 'stable'")
+        assert_video_flowing(alice, 1, app_server)
+        assert_video_flowing(bob, 1, app_server)
+    finally:
+        close(alice, bob)

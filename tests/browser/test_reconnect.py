@@ -1,4 +1,4 @@
-"""A server restart mid-call: the page reconnects with backoff, rejoins, and media flows again."""
+"""Signaling drops: a lost socket resumes the same peer; a server restart rejoins and calls again."""
 
 from playwright.sync_api import expect
 
@@ -37,6 +37,30 @@ def test_server_restart_mid_call(browser, app_server):
             )
             expect(page.locator(".tile")).to_have_count(2)
             expect(page.locator("#call-status")).not_to_contain_text("Reconnecting")
+        assert_video_flowing(alice, 1, app_server)
+        assert_video_flowing(bob, 1, app_server)
+    finally:
+        close(alice, bob)
+
+
+def test_dropped_socket_resumes_without_rebuilding_the_call(browser, app_server):
+    alice = enter(browser, app_server, "alice", "resume")
+    bob = enter(browser, app_server, "bob", "resume")
+    try:
+        assert_video_flowing(alice, 1, app_server)
+        before = self_id(alice)
+        alice.evaluate("() => { for (const link of window.parley.links.values()) link.pc.kept = true; }")
+        # The socket dies the way a network drop ends it: not a leave.
+        alice.evaluate("() => window.parley.signal.socket.close(4000, 'network test')")
+        alice.wait_for_function(
+            "(id) => window.parley.signal.isOpen && window.parley.selfId === id && window.parley.resumedCount > 0",
+            arg=before,
+        )
+        assert alice.evaluate("() => [...window.parley.links.values()].every((link) => link.pc.kept)") is True
+        expect(bob.locator(".tile")).to_have_count(2)
+        bob.fill("#chat-input", "still here?")
+        bob.press("#chat-input", "Enter")
+        expect(alice.locator("#chat-log .chat-text")).to_have_text("still here?")
         assert_video_flowing(alice, 1, app_server)
         assert_video_flowing(bob, 1, app_server)
     finally:

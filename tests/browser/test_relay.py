@@ -1,10 +1,11 @@
 """Relay-only calls through a real coturn, with the TURN credentials the app minted."""
 
 import secrets
+import time
 
 import pytest
 
-from tests.browser.call import assert_video_flowing, close, enter
+from tests.browser.call import assert_video_flowing, close, enter, wait_for
 from tests.browser.server import AppServer, Netns, isolation_available
 from tests.conftest import require
 from tests.turn import coturn_start
@@ -28,7 +29,8 @@ def netns(turn):
 
 @pytest.fixture(scope="module")
 def app_server(app_workdir, netns, turn):
-    env = {"ICE_TRANSPORT_POLICY": "relay", "TURN_URLS": turn.url, "TURN_SECRET": turn.secret}
+    # Short-lived TURN credentials, so that the page must refresh them during the test.
+    env = {"ICE_TRANSPORT_POLICY": "relay", "TURN_URLS": turn.url, "TURN_SECRET": turn.secret, "TURN_TTL": "12"}
     server = AppServer(app_workdir, netns=netns, extra_env=env)
     server.start()
     yield server
@@ -45,5 +47,35 @@ def test_relay_only_call_through_coturn(browser, app_server, turn):
             # coturn accepted the credentials the app minted for this user.
             username = page.evaluate("() => window.parley.iceServers.find((s) => s.username).username")
             assert username in turn.log_text()
+    finally:
+        close(alice, bob)
+
+
+TURN_USERNAME_JS = """() => {
+  const link = [...window.parley.links.values()][0];
+  return link.pc.getConfiguration().iceServers.find((server) => server.username).username;
+}"""
+
+
+def test_turn_credentials_are_refreshed_before_they_expire(browser, app_server, turn):
+    alice = enter(browser, app_server, "alice", "relay")
+    bob = enter(browser, app_server, "bob", "relay")
+    try:
+        assert_video_flowing(alice, 1, app_server, relay=True)
+        first = {page: page.evaluate(TURN_USERNAME_JS) for page in (alice, bob)}
+        # The page asks for fresh credentials (`ice-servers`) before these expire, and hands
+        # them to its peer connections.
+        for page in (alice, bob):
+            wait_for(lambda page=page: page.evaluate(TURN_USERNAME_JS) != first[page], what="refreshed credentials")
+        expiry = max(int(username.split(":")[0]) for username in first.values())
+        time.sleep(max(0.0, expiry + 1 - time.time()))
+        # The first credentials are dead now: an ICE restart allocates new relays with the fresh ones.
+        for page in (alice, bob):
+            page.evaluate("() => { for (const link of window.parley.links.values()) link.restartIce(); }")
+        for page in (alice, bob):
+            wait_for(
+                lambda page=page: page.evaluate(TURN_USERNAME_JS) in turn.log_text(), what="coturn saw the new user"
+            )
+            assert_video_flowing(page, 1, app_server, relay=True)
     finally:
         close(alice, bob)
