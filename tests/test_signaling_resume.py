@@ -6,6 +6,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from calls.models import Participation
+from calls.services.relay import hub_get
 from tests.helpers import join, server_frames_checked  # noqa: F401
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("server_frames_checked")]
@@ -90,6 +91,8 @@ async def test_grace_expiry_announces_disconnected_and_the_token_then_joins_afre
     assert left == {"type": "peer-left", "peer_id": b.peer_id, "reason": "disconnected"}
     rows = await _rows(b.peer_id)
     assert len(rows) == 1 and rows[0].reason == "disconnected"
+    hub = await hub_get()
+    assert hub.suspended == {} and not hub._pending  # nothing held for the departed peer
 
     fresh = await join(room.slug, bob, query=f"resume={b.welcome['resume_token']}")
     assert fresh.welcome["resumed"] is False and fresh.peer_id != b.peer_id

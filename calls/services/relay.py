@@ -330,8 +330,7 @@ class Hub:
         mirror = self.rooms.get(conn.slug)
         if mirror is not None:
             mirror.pop(conn.peer.peer_id, None)
-            if not any(pid in self.local or pid in self.suspended for pid in mirror):
-                del self.rooms[conn.slug]
+            self._mirror_prune(conn.slug)
         if not any(c.user_id == conn.user_id for c in self.local.values()):
             self.user_buckets.pop(conn.user_id, None)
 
@@ -375,8 +374,7 @@ class Hub:
             mirror = self.rooms.get(slug)
             if mirror is not None:
                 mirror.pop(forget, None)
-                if not any(pid in self.local or pid in self.suspended for pid in mirror):
-                    del self.rooms[slug]
+        self._mirror_prune(slug)
 
     def peers_gone(self, slug: str, gone: list[Gone], remaining: list[PeerRecord] | None = None) -> None:
         """Announce peers removed by expiry and close their audit rows."""
@@ -389,6 +387,8 @@ class Hub:
             suspension = self.suspended.pop(entry.peer.peer_id, None)
             if suspension is not None:
                 suspension.timer.cancel()
+        if gone:
+            self._mirror_prune(slug)
         if gone and self.on_gone is not None:
             task = asyncio.get_running_loop().create_task(
                 self.on_gone([(entry.peer.peer_id, entry.reason) for entry in gone])
@@ -557,6 +557,12 @@ class Hub:
                 self._suspended_kick(peer_id, message)
         else:
             self.transport.publish(node, [[peer_id], None, {"control": message}])
+
+    def _mirror_prune(self, slug: str) -> None:
+        """Forget a room's mirror once no peer of this node (live or suspended) is in it."""
+        mirror = self.rooms.get(slug)
+        if mirror is not None and not any(pid in self.local or pid in self.suspended for pid in mirror):
+            del self.rooms[slug]
 
     def _mirror_update(self, slug: str, *, joined: list | None = None, left: str | None = None) -> None:
         mirror = self.rooms.get(slug)
