@@ -117,9 +117,7 @@ def test_production_cookies_are_secure_and_same_site_lax(tmp_path):
 
 
 def test_demo_users_refuses_in_production(tmp_path):
-    env = production_env(tmp_path)
-    assert manage(env, "migrate", "--noinput").returncode == 0
-    done = manage(env, "demo_users")
+    done = manage(production_env(tmp_path), "demo_users")
     assert done.returncode != 0
     assert "--force" in done.stderr
     assert "parley-alice" not in done.stdout
