@@ -117,3 +117,46 @@ def test_no_test_reads_server_frames_around_the_schema_check():
         assert not raw_reads.search(source), f"{path.name} reads frames without validating them"
         if path.name.startswith("test_signaling_"):
             assert "server_frames_checked" in source, f"{path.name} does not check the frames the server sends"
+
+
+def _doc_examples() -> dict[str, list[dict]]:
+    """The JSON examples of docs/protocol.md by section heading (a block holds one or more objects)."""
+    examples: dict[str, list[dict]] = {}
+    section = ""
+    text = (TESTS.parent / "docs" / "protocol.md").read_text()
+    for part in re.split(r"(^## [^\n]*$|```json\n.*?```)", text, flags=re.M | re.S):
+        if part.startswith("## "):
+            section = part[3:].strip()
+        elif part.startswith("```json"):
+            body, index = part[len("```json\n") : -3], 0
+            while body[index:].strip():
+                index += len(body[index:]) - len(body[index:].lstrip())
+                frame, index = json.JSONDecoder().raw_decode(body, index)
+                examples.setdefault(section, []).append(frame)
+    return examples
+
+
+def test_every_documented_example_is_valid_and_every_frame_has_one():
+    examples = _doc_examples()
+    sent = examples["Refusals"] + examples["Server to client"]
+    for frame in sent:
+        outgoing_validate(frame)
+    for frame in examples["Client to server"]:
+        frame_parse(json.dumps(frame), limits=LIMITS)
+    room_outgoing = {
+        "welcome",
+        "peer-joined",
+        "peer-left",
+        "offer",
+        "answer",
+        "ice",
+        "chat",
+        "media",
+        "room",
+        "ice-servers",
+        "pong",
+        "kicked",
+        "error",
+    }
+    assert {frame["type"] for frame in sent} == room_outgoing
+    assert {frame["type"] for frame in examples["Client to server"]} == set(INCOMING)
