@@ -224,7 +224,7 @@ class RoomSession:
     def admit_rate(self) -> bool | None:
         """True to process the frame; False to drop it with a warning; None to close (4429)."""
         now = time.monotonic()
-        if self.bucket.take(now) and self.hub.user_bucket(self.user.pk).take(now):
+        if self.bucket.take(now) and self.hub.user_bucket(self.conn.user_id).take(now):  # not the lazy user
             return True
         if now - self.warned_at > WARNINGS_FORGOTTEN_AFTER:
             self.warnings = 0
