@@ -5,7 +5,9 @@ import logging
 import time
 from urllib.parse import parse_qs
 
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
 from django.conf import settings
 
 from calls.protocol import CLOSE_CODES, ProtocolError, error_frame, frame_encode, frame_parse
@@ -73,6 +75,44 @@ class RoomConsumer(AsyncWebsocketConsumer):
     def _refuse(self, code: str, message: str, close_code: int) -> None:
         self.outbox.put(frame_encode(error_frame(code, message)))
         self.outbox.put({"type": "websocket.close", "code": close_code})
+
+    async def __call__(self, scope, receive, send) -> None:
+        """Channels' consumer loop without a new task and an `asyncio.wait` per frame.
+
+        The socket is read directly; the rare channel-layer events (sign-out, room closed)
+        wait in a side task. A lock keeps handlers one at a time, as Channels does, and an
+        event handler's failure still ends the consumer.
+        """
+        self.scope = scope
+        self.base_send = send
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        lock = asyncio.Lock()
+        events = None
+        if self.channel_layer is not None:
+            self.channel_name = await self.channel_layer.new_channel()
+            events = asyncio.get_running_loop().create_task(self._channel_events(lock))
+            main = asyncio.current_task()
+            events.add_done_callback(lambda task: task.cancelled() or task.exception() is None or main.cancel())
+        try:
+            while True:
+                message = await receive()
+                async with lock:
+                    await self.dispatch(message)
+        except StopConsumer:
+            pass
+        except asyncio.CancelledError:
+            if events is not None and events.done() and not events.cancelled() and events.exception():
+                raise events.exception() from None
+            raise
+        finally:
+            if events is not None and not events.done():
+                events.cancel()
+
+    async def _channel_events(self, lock: asyncio.Lock) -> None:
+        while True:
+            message = await self.channel_layer.receive(self.channel_name)
+            async with lock:
+                await self.dispatch(message)
 
     async def dispatch(self, message: dict) -> None:
         """Frames skip Channels' per-message `close_old_connections` thread hop (41% of CPU under load).
