@@ -276,3 +276,40 @@ async def test_a_silent_presence_socket_is_dropped_and_goes_offline(pair, signal
     offline = [f for f in a.frames if f["type"] == "user-offline"]  # skipped while waiting for pongs
     assert [f["user"]["id"] for f in offline] == [bob.pk]
     await a.close()
+
+
+async def test_a_page_opened_while_it_rings_rings_too(pair, monkeypatch):
+    from calls.services import direct_calls
+
+    monkeypatch.setattr(direct_calls, "CALLER_GRACE", 0.5)
+    alice, bob = pair
+    b = await online(bob)
+    a = await online(alice)
+    rung = await ring(a, b)
+    # Both move to another page: one socket closes, another opens.
+    await b.close()
+    b = await online(bob)
+    assert (await b.recv_type("ring"))["call_id"] == rung["call_id"]
+    await a.close()
+    a = await online(alice)
+    assert (await a.recv_type("ringing"))["call_id"] == rung["call_id"]
+    await asyncio.sleep(1.0)  # past the caller's grace: they were back in time, so it still rings
+    await b.send({"type": "accept", "call_id": rung["call_id"]})
+    assert (await a.recv_type("accepted"))["call_id"] == rung["call_id"]
+    await a.close()
+    await b.close()
+
+
+async def test_a_ringing_call_is_cancelled_when_the_caller_leaves(pair, monkeypatch):
+    from calls.services import direct_calls
+
+    monkeypatch.setattr(direct_calls, "CALLER_GRACE", 0.3)
+    alice, bob = pair
+    b = await online(bob)
+    a = await online(alice)
+    rung = await ring(a, b)
+    await a.close()
+    assert (await b.recv_type("cancelled", timeout=5))["call_id"] == rung["call_id"]
+    call = await call_row(rung["call_id"])
+    assert call.status == "cancelled" and not call.room.is_active
+    await b.close()

@@ -62,6 +62,8 @@ JOIN_GRACE = 30.0
 FRAME_RATE, FRAME_BURST = 5.0, 20.0
 RATE_WARNINGS = 3
 CALLS_PER_MINUTE = 20
+# A ringing call whose caller has had no page open this long is cancelled.
+CALLER_GRACE = 3.0
 
 
 def presence_group_name(user_id: int) -> str:
@@ -196,6 +198,24 @@ class PresenceService:
         call = await self.store.call_transition(call_id=call_id, from_status=RINGING, to_status=Call.Status.MISSED)
         if call is not None:
             await self.call_end(call, status=Call.Status.MISSED, frame_type="missed")
+
+    def caller_check_later(self, user_id: int) -> None:
+        loop = asyncio.get_running_loop()
+        loop.call_later(CALLER_GRACE, lambda: loop.create_task(self._guarded(self.caller_gone_check(user_id))))
+
+    async def caller_gone_check(self, user_id: int) -> None:
+        """Cancel the call a caller placed if they are still offline: nobody would answer the callee."""
+        if await self.store.is_online(user_id=user_id):
+            return
+        call_id = await self.store.user_call(user_id=user_id)
+        call = await self.store.call_get(call_id=call_id) if call_id else None
+        if call is None or call.caller["id"] != user_id:
+            return
+        cancelled = await self.store.call_transition(
+            call_id=call.call_id, from_status=RINGING, to_status=Call.Status.CANCELLED
+        )
+        if cancelled is not None:
+            await self.call_end(cancelled, status=Call.Status.CANCELLED, frame_type="cancelled")
 
     def ring_timer_start(self, call_id: str, delay: float) -> None:
         loop = asyncio.get_running_loop()
@@ -349,8 +369,24 @@ class PresenceSession:
                 "ring_timeout": max(1, int(ring_timeout())),
             }
         )
+        await self._ringing_replay()
         if came_online:
             await _broadcast_online({"type": "user-online", "user": self.user.public_dict()})
+
+    async def _ringing_replay(self) -> None:
+        """A page opened (or reloaded) while the user's call rings shows it too: `ring` or `ringing` again."""
+        call_id = await self.service.store.user_call(user_id=self.user.pk)
+        call = await self.service.store.call_get(call_id=call_id) if call_id else None
+        if call is None or call.status != RINGING:
+            return
+        left = max(1, int(call.deadline - time.time()))
+        if call.callee["id"] == self.user.pk:
+            room = {"slug": call.slug, "url": call.url}
+            await self.conn.send_frame(
+                {"type": "ring", "call_id": call_id, "caller": call.caller, "room": room, "timeout": left}
+            )
+        else:
+            await self.conn.send_frame({"type": "ringing", "call_id": call_id, "callee": call.callee, "timeout": left})
 
     async def _groups_leave(self) -> None:
         layer = self.conn.channel_layer
@@ -359,7 +395,11 @@ class PresenceSession:
         await layer.group_discard(user_group_name(self.user.pk), self.conn.channel_name)
 
     async def close(self) -> None:
-        """The socket ended, for whatever reason. A ringing call is not cancelled: other tabs may answer."""
+        """The socket ended, for whatever reason.
+
+        A caller whose last page closed while the call rings cancels it, unless a page of theirs
+        is back within CALLER_GRACE (moving from page to page closes one socket and opens another).
+        """
         if not self.opened:
             return
         self.opened = False
@@ -372,6 +412,7 @@ class PresenceSession:
             return
         if went_offline:
             await _broadcast_online({"type": "user-offline", "user": self.user.public_dict()})
+            self.service.caller_check_later(self.user.pk)
 
     # Frames from the client -------------------------------------------------------------------
     async def receive(self, text: str | None) -> None:
