@@ -1,6 +1,7 @@
 """Direct calls over `/ws/presence/`, on both signaling backends (memory and Redis)."""
 
 import asyncio
+import shutil
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -313,3 +314,26 @@ async def test_a_ringing_call_is_cancelled_when_the_caller_leaves(pair, monkeypa
     call = await call_row(rung["call_id"])
     assert call.status == "cancelled" and not call.room.is_active
     await b.close()
+
+
+async def test_redis_down_gives_a_clear_error_and_keeps_the_socket(settings, make_user, tmp_path):
+    from tests.cluster import RedisServer
+    from tests.conftest import require
+
+    require("REDIS", shutil.which("redis-server") is not None, "redis-server is not installed")
+    redis_server = RedisServer(tmp_path)
+    await sync_to_async(redis_server.start)()
+    try:
+        settings.SIGNALING = {**settings.SIGNALING, "BACKEND": "redis", "REDIS_URL": redis_server.url}
+        alice = await sync_to_async(make_user)("alice")
+        await sync_to_async(make_user)("bob")
+        a = await online(alice)
+        await sync_to_async(redis_server.stop)()
+        await a.send({"type": "call", "username": "bob", "id": "c1"})
+        error = await a.recv_type("error", timeout=15)
+        assert error["code"] == "unavailable" and error["ref"] == "c1"
+        await a.send({"type": "ping"})
+        assert (await a.recv_type("pong"))["type"] == "pong"
+        await a.close()
+    finally:
+        redis_server.stop()

@@ -432,6 +432,10 @@ class PresenceSession:
             await self.handle(frame)
         except ProtocolError as error:
             await self.conn.send_frame(error_frame(error.code, error.message, error.ref or frame.get("id")))
+        except Exception:  # Redis or the database failing: say so, keep the socket
+            logger.exception("presence frame %s failed", frame.get("type"))
+            message = "The call service is unavailable; try again shortly."
+            await self.conn.send_frame(error_frame("unavailable", message, frame.get("id")))
 
     async def handle(self, frame: dict) -> None:
         kind = frame["type"]
