@@ -20,6 +20,8 @@ logger = logging.getLogger(__name__)
 # "Try again later". Not 1013: daphne (autobahn) refuses to send any code but 1000 and 3000-4999,
 # and the refusal would end in an internal error (1011) instead.
 UNAVAILABLE_CLOSE_CODE = 4503
+# The peer resumed on a newer socket of the same client (docs/protocol.md, Resume).
+REPLACED_CLOSE_CODE = 4000
 
 
 class RoomConsumer(AsyncWebsocketConsumer):
@@ -168,9 +170,17 @@ class RoomConsumer(AsyncWebsocketConsumer):
         elif kind == "evict":
             self.outbox.put(frame_encode(error_frame("unauthenticated", "You were signed out.")))
             self._spawn_close(CLOSE_CODES["unauthenticated"], "disconnected")
+        elif kind == "replace":
+            asyncio.get_running_loop().create_task(self._replaced())
 
     def _spawn_close(self, code: int, reason: str) -> None:
         asyncio.get_running_loop().create_task(self._close(code, reason))
+
+    async def _replaced(self) -> None:
+        """The client came back on a new socket (this one is probably half-open): hand the peer over."""
+        if self.session is not None:
+            await self.session.suspend()
+        self.outbox.put({"type": "websocket.close", "code": REPLACED_CLOSE_CODE})
 
     def _overflow(self) -> None:
         logger.warning("outbox of peer %s overflowed: closing the slow socket", self.peer)
