@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 60.0
 PASSWORD_PREFIX = "pw-"
 USERS = {"alice": "Alice Liddell", "bob": "Bob Builder", "carol": "Carol <b>Danvers</b>", "dave": "Dave"}
-ROOMS = ["pair", "mute", "chat", "mesh", "denied", "relay", "restart", "resume", "shots", "screen", "glare"]
+ROOMS = ["pair", "mute", "chat", "mesh", "denied", "relay", "restart", "resume", "shots", "screen", "glare", "full"]
 
 SEED = f"""
 from accounts.models import User
@@ -31,7 +31,7 @@ for username, name in {USERS!r}.items():
     User.objects.create_user(username=username, password={PASSWORD_PREFIX!r} + username, display_name=name)
 owner = User.objects.get(username="alice")
 for slug in {ROOMS!r}:
-    Room.objects.create(slug=slug, name="Room " + slug.title(), owner=owner)
+    Room.objects.create(slug=slug, name="Room " + slug.title(), owner=owner, capacity=2 if slug == "full" else 8)
 """
 
 # Settings a developer's shell or CI may carry that must not reach the test server.

@@ -36,7 +36,6 @@ def test_two_users_see_each_other(browser, app_server):
         expect(bob.locator(".tile:not(.local) .tile-name")).to_have_text("Alice Liddell")
         expect(bob.locator(".tile:not(.local) .tile-state")).to_contain_text("Connected")
         expect(bob.locator("#participants li")).to_have_count(2)
-        screenshot(bob, "in-call.png")
     finally:
         close(alice, bob)
 
@@ -90,6 +89,13 @@ def test_three_user_mesh_and_leave_removes_the_tile(browser, app_server):
         # A display name with markup is shown as typed.
         expect(remote_tile(alice, "Carol <b>Danvers</b>")).to_have_count(1)
         assert alice.locator(".tile b").count() == 0
+        bob.fill("#chat-input", "Can everyone see my screen?")
+        bob.press("#chat-input", "Enter")
+        carol.click("#toggle-mic")
+        expect(remote_tile(alice, "Carol <b>Danvers</b>").locator(".tile-muted")).to_be_visible()
+        expect(alice.locator("#chat-log .chat-text")).to_have_text("Can everyone see my screen?")
+        alice.wait_for_timeout(2500)  # a stats round fills in each tile's connection state
+        screenshot(alice, "in-call.png")
         carol_id = carol.evaluate("() => window.parley.selfId")
         carol.click("#leave")
         expect(carol.locator("#ended")).to_be_visible()
@@ -130,18 +136,36 @@ def test_denied_permission_explains_and_joins_without_media(
         denied.close()
 
 
-def test_chinese_interface_follows_the_browser(browser, app_server):
+def test_chinese_interface_follows_the_browser_and_can_be_switched(browser, app_server):
     page = open_room(browser, app_server, "alice", "shots", locale="zh-CN")
     try:
         expect(page.locator("html")).to_have_attribute("lang", "zh-hans")
         expect(page.locator("#join")).to_have_text("加入通话")
+        page.wait_for_function("() => document.getElementById('preview').videoWidth > 0")
+        screenshot(page, "prejoin-zh-hans.png")
         page.uncheck("#join-camera")
         expect(page.locator("#preview-off")).to_have_text("摄像头已关闭")
         join(page)
         expect(page.locator("#toggle-mic")).to_have_text("静音")
         expect(page.locator(".tile.local .tile-name")).to_have_text("Alice Liddell（你）")
+        expect(page.locator("#call-status")).to_have_text("正在等待其他人加入…")
+        # The language selector in the top bar switches back to English.
+        page.select_option("select[name=language]", "en")
+        expect(page.locator("#join")).to_have_text("Join call")
+        expect(page.locator("html")).to_have_attribute("lang", "en")
     finally:
         close(page)
+
+
+def test_full_room_says_so(browser, app_server):
+    pages = [enter(browser, app_server, name, "full") for name in ("alice", "bob")]
+    carol = open_room(browser, app_server, "carol", "full")
+    try:
+        carol.click("#join")
+        expect(carol.locator("#ended")).to_be_visible()
+        expect(carol.locator("#ended-reason")).to_have_text("This room is full.")
+    finally:
+        close(*pages, carol)
 
 
 def remote_video_width(page) -> int:
