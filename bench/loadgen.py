@@ -119,7 +119,9 @@ class Peer:
                     elif phase == "drain" and source.inflight == 0:
                         run.check_drained()
             elif phase == "latency":
-                run.latencies.append((time.monotonic_ns() - int(candidate["usernameFragment"])) / 1e6)
+                sent_ns = int(candidate["usernameFragment"])
+                run.latencies.append((time.monotonic_ns() - sent_ns) / 1e6)
+                run.latency_sent_at.append(sent_ns / 1e9)
                 run.latency_pending -= 1
                 if run.latency_pending == 0 and run.latency_done is not None and not run.latency_done.done():
                     run.latency_done.set_result(None)
@@ -179,6 +181,7 @@ class Run:
         self.errors: list[str] = []
         self.connect_failures: list[str] = []
         self.latencies: list[float] = []
+        self.latency_sent_at: list[float] = []
         self.latency_pending = 0
         self.latency_done: asyncio.Future | None = None
         self.rooms_ready = 0
@@ -286,7 +289,12 @@ class Run:
             await asyncio.wait_for(self.latency_done, 15)
         except TimeoutError:
             pass
-        return {"latencies": self.latencies, "latency_sent": total, "latency_missing": self.latency_pending}
+        return {
+            "latencies": self.latencies,
+            "sent_at": self.latency_sent_at,
+            "latency_sent": total,
+            "latency_missing": self.latency_pending,
+        }
 
     async def ping_forever(self) -> None:
         while True:

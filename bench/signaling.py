@@ -184,7 +184,7 @@ class Server:
     def __init__(self, *, kind: str, ws: str, env: dict, log: Path) -> None:
         self.port = free_port()
         if kind == "daphne":
-            cmd = [PYTHON, "-m", "daphne", "-b", HOST, "-p", str(self.port), "config.asgi:application"]
+            cmd = [PYTHON, "-m", "daphne", "-v", "0", "-b", HOST, "-p", str(self.port), "config.asgi:application"]
         else:
             cmd = [
                 PYTHON, "-m", "uvicorn", "config.asgi:application", "--host", HOST, "--port", str(self.port),
@@ -208,6 +208,16 @@ class Server:
                 self.proc.kill()
                 self.proc.wait(5)
         self.log.close()
+
+
+def settle(pids: list[int], *, quiet: float = 0.05, timeout: float = 60.0) -> None:
+    """Wait until the servers are idle (closing 1,000 sockets takes them a while)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        before = sum(proc_cpu(pid) for pid in pids)
+        time.sleep(1.0)
+        if sum(proc_cpu(pid) for pid in pids) - before < quiet * len(pids):
+            return
 
 
 # --- One run ---------------------------------------------------------------------------------
@@ -257,9 +267,11 @@ def calls_measure(args, servers: list[Server], redis: RedisServer, cookies: list
 
     def hook(index: int) -> None:
         marks.append((time.monotonic(), [proc_cpu(pid) for pid in pids]))
-        if index == 1 and args.profile:
-            profile_start(args, servers)
-        if index == 2 and args.profile:
+        phase = {"setup": 0, "saturate": 1, "latency": 2}[args.profile_phase]
+        if index == phase and args.profile:
+            seconds = [15, args.duration, args.latency_duration][phase]
+            profile_start(args, servers, seconds)
+        if index == phase + 1 and args.profile:
             profile_stop()
 
     results = clients_run(specs, hook)
@@ -271,6 +283,11 @@ def calls_measure(args, servers: list[Server], redis: RedisServer, cookies: list
     sat_received = sum(r["saturate"]["received"] for r in results)
     sat_elapsed = max(r["saturate"]["elapsed"] for r in results)
     latencies = sorted(x for r in results for x in r["latency"]["latencies"])
+    slow = sorted(
+        ((at, ms) for r in results for at, ms in zip(r["latency"]["sent_at"], r["latency"]["latencies"], strict=True)),
+        key=lambda pair: -pair[1],
+    )[:10]
+    phase_start = marks[2][0]
     totals = {
         key: sum(r["totals"][key] for r in results)
         for key in ("sent", "received", "duplicated", "gaps", "lost", "error_count", "connect_failure_count")
@@ -286,6 +303,9 @@ def calls_measure(args, servers: list[Server], redis: RedisServer, cookies: list
         "setup_seconds": setup_seconds,
         "rooms_ready": ready,
         "msgs_per_s": sat_received / sat_elapsed,
+        # What one dedicated core would relay: robust when other work shares the machine.
+        "msgs_per_server_cpu_s": sat_received / max(1e-9, sum(cpu[1][: len(servers)])) * len(servers),
+        "setups_per_server_cpu_s": (ready / max(1e-9, sum(cpu[0][: len(servers)]))) * len(servers),
         "saturate_cpu": {
             "servers": cpu[1][:n_servers],
             "redis": cpu[1][n_servers],
@@ -299,6 +319,7 @@ def calls_measure(args, servers: list[Server], redis: RedisServer, cookies: list
             "max": latencies[-1] if latencies else None,
             "samples": len(latencies),
             "rate": args.latency_rate,
+            "slowest": [(round(at - phase_start, 3), round(ms, 2)) for at, ms in slow],
         },
         "totals": totals,
     }
@@ -312,6 +333,8 @@ def idle_measure(args, servers: list[Server], redis: RedisServer, cookies: list[
         members = [(cookies[r * 2 + i], servers[(r * 2 + i) % len(servers)].port) for i in range(2)]
         rooms.append((slugs[offset + r], members))
     specs = [dict(mode="idle", host=HOST, rooms=share, connect_concurrency=100) for share in split(rooms, args.clients)]
+    # Warm up: the hub, the Redis pools and Django's lazy imports exist before the baseline.
+    clients_run([dict(specs[0], rooms=rooms[:2])], lambda index: None)
     time.sleep(1.0)
     before = ([proc_rss_kb(s.pid) for s in servers], redis.used_memory())
     after: list = []
@@ -339,7 +362,7 @@ def idle_measure(args, servers: list[Server], redis: RedisServer, cookies: list[
 _profilers: list[subprocess.Popen] = []
 
 
-def profile_start(args, servers: list[Server]) -> None:
+def profile_start(args, servers: list[Server], seconds: float) -> None:
     spy = shutil.which("py-spy", path=str(Path(PYTHON).parent)) or shutil.which("py-spy")
     if not spy:
         print("py-spy not installed: no profile", file=sys.stderr)
@@ -347,10 +370,22 @@ def profile_start(args, servers: list[Server]) -> None:
     out = Path(args.profile)
     for i, server in enumerate(servers[:1]):
         target = out.with_suffix(f".{i}{out.suffix or '.txt'}")
-        fmt = "speedscope" if target.suffix == ".json" else "raw"
+        fmt = {".json": "speedscope", ".trace": "chrometrace"}.get(target.suffix, "raw")
         _profilers.append(
             subprocess.Popen(
-                [spy, "record", "-p", str(server.pid), "-o", str(target), "-f", fmt, "-d", str(int(args.duration) + 1)],
+                [
+                    spy,
+                    "record",
+                    "-p",
+                    str(server.pid),
+                    "-o",
+                    str(target),
+                    "-f",
+                    fmt,
+                    "-d",
+                    str(int(seconds) + 1),
+                    *args.profile_flags.split(),
+                ],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
@@ -359,10 +394,9 @@ def profile_start(args, servers: list[Server]) -> None:
 
 def profile_stop() -> None:
     for proc in _profilers:
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.send_signal(signal.SIGINT)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)  # py-spy writes what it has
+        proc.wait(30)
     _profilers.clear()
 
 
@@ -375,10 +409,11 @@ def config_run(args, redis: RedisServer, db_url: str, cookies, slugs, server: st
     label = {"server": server, "ws": ws if server == "uvicorn" else "autobahn", "procs": procs}
     try:
         result = dict(label)
-        if args.rooms:
-            result["calls"] = calls_measure(args, servers, redis, cookies, slugs)
-        if args.idle:
+        if args.idle:  # first, on a fresh server: nothing left over from the load inflates the delta
             result["idle"] = idle_measure(args, servers, redis, cookies, slugs)
+        if args.rooms:
+            settle([s.pid for s in servers])
+            result["calls"] = calls_measure(args, servers, redis, cookies, slugs)
         result["alive"] = all(s.proc.poll() is None for s in servers)
         return result
     finally:
@@ -399,8 +434,10 @@ def report(result: dict) -> str:
         lines += [
             f"rooms x peers           {calls['rooms']} x {calls['peers']}",
             f"relayed msgs/s (sat.)   {fmt(calls['msgs_per_s'])}   [target >= 10,000]",
+            f"  per server CPU-second {fmt(calls['msgs_per_server_cpu_s'])} (per process)",
             f"call set-ups/s          {fmt(calls['setups_per_s'])}   ({calls['rooms_ready']} rooms ready in "
             f"{fmt(calls['setup_seconds'], 2)} s) [target >= 300]",
+            f"  per server CPU-second {fmt(calls['setups_per_server_cpu_s'])} (per process)",
             f"latency @ {lat['rate']}/s        p50 {fmt(lat['p50'], 2)} ms, p99 {fmt(lat['p99'], 2)} ms, "
             f"max {fmt(lat['max'], 2)} ms ({lat['samples']} samples) [target p99 <= 5 ms]",
             "CPU while saturated     servers "
@@ -429,7 +466,7 @@ def main() -> None:
     parser.add_argument("--server", choices=["daphne", "uvicorn"], help="one server (default: the matrix)")
     parser.add_argument("--ws", default="websockets", help="uvicorn --ws: websockets, websockets-sansio, wsproto")
     parser.add_argument("--procs", type=int, default=1, help="server processes sharing Redis (peers alternate)")
-    parser.add_argument("--rooms", type=int, default=100)
+    parser.add_argument("--rooms", type=int, default=200)
     parser.add_argument("--peers", type=int, default=2)
     parser.add_argument("--duration", type=float, default=5.0, help="seconds of saturated relay")
     parser.add_argument("--latency-rate", type=float, default=200.0)
@@ -438,6 +475,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=1, help="client processes")
     parser.add_argument("--db", choices=["postgres", "sqlite"], default="postgres")
     parser.add_argument("--profile", help="py-spy output file for server 0 while saturated (.txt raw, .json)")
+    parser.add_argument("--profile-phase", choices=["setup", "saturate", "latency"], default="saturate")
+    parser.add_argument("--profile-flags", default="", help="extra py-spy flags, e.g. '--idle --threads'")
     parser.add_argument("--json", help="write all results to this file")
     args = parser.parse_args()
 
