@@ -337,3 +337,21 @@ async def test_redis_down_gives_a_clear_error_and_keeps_the_socket(settings, mak
         await a.close()
     finally:
         redis_server.stop()
+
+
+async def test_group_membership_forgotten_by_the_layer_is_renewed(pair, monkeypatch):
+    from channels.layers import get_channel_layer
+
+    from calls.services import direct_calls
+
+    monkeypatch.setattr(direct_calls, "GROUPS_RENEW_SECONDS", 0.5)
+    alice, bob = pair
+    b = await online(bob)
+    a = await online(alice)
+    (session,) = [s for s in direct_calls.presence_service_get().local.values() if s.user.pk == bob.pk]
+    # The layer expires the member (as after its group_expiry); the next sweeps join it again.
+    await get_channel_layer().group_discard(direct_calls.presence_group_name(bob.pk), session.conn.channel_name)
+    await asyncio.sleep(2.5)
+    await ring(a, b)
+    await a.close()
+    await b.close()

@@ -64,6 +64,8 @@ RATE_WARNINGS = 3
 CALLS_PER_MINUTE = 20
 # A ringing call whose caller has had no page open this long is cancelled.
 CALLER_GRACE = 3.0
+# Channel layers drop group members after `group_expiry` (a day by default): renew well before.
+GROUPS_RENEW_SECONDS = 3600.0
 
 
 def presence_group_name(user_id: int) -> str:
@@ -248,6 +250,8 @@ class PresenceService:
             if now - session.last_seen > silent_after:
                 await session.close()
                 session.conn.close_soon(4408)
+            elif now - session.groups_at > GROUPS_RENEW_SECONDS:
+                await session.groups_join()
         if now - self.refreshed_at >= min(config["HEARTBEAT"], config["PEER_TTL"] / 3):
             self.refreshed_at = now
             back = await self.store.sockets_refresh(
@@ -331,6 +335,7 @@ class PresenceSession:
         self.warnings = 0
         self.limits = Limits(max_frame_bytes=4096)
         self.opened = False
+        self.groups_at = 0.0
 
     async def refuse(self, code: str, message: str, close_code: int) -> None:
         """Tell the client why, leave presence now (not when the client acknowledges), and close."""
@@ -354,10 +359,7 @@ class PresenceSession:
             return
         self.opened = True  # from here on, close() undoes what open() did
         service.local[self.socket_id] = self
-        layer = self.conn.channel_layer
-        await layer.group_add(presence_group_name(self.user.pk), self.conn.channel_name)
-        await layer.group_add(PRESENCE_ALL, self.conn.channel_name)
-        await layer.group_add(user_group_name(self.user.pk), self.conn.channel_name)
+        await self.groups_join()
         online_ids = [uid for uid in await service.store.online_list(limit=ONLINE_LIST_LIMIT) if uid != self.user.pk]
         online = await database_sync_to_async(_users_public)(user_ids=online_ids)
         await self.conn.send_frame(
@@ -388,11 +390,18 @@ class PresenceSession:
         else:
             await self.conn.send_frame({"type": "ringing", "call_id": call_id, "callee": call.callee, "timeout": left})
 
+    def _groups(self) -> tuple[str, ...]:
+        return presence_group_name(self.user.pk), PRESENCE_ALL, user_group_name(self.user.pk)
+
+    async def groups_join(self) -> None:
+        """Join (or renew: the layer forgets members after its group_expiry) this socket's groups."""
+        self.groups_at = time.monotonic()
+        for group in self._groups():
+            await self.conn.channel_layer.group_add(group, self.conn.channel_name)
+
     async def _groups_leave(self) -> None:
-        layer = self.conn.channel_layer
-        await layer.group_discard(presence_group_name(self.user.pk), self.conn.channel_name)
-        await layer.group_discard(PRESENCE_ALL, self.conn.channel_name)
-        await layer.group_discard(user_group_name(self.user.pk), self.conn.channel_name)
+        for group in self._groups():
+            await self.conn.channel_layer.group_discard(group, self.conn.channel_name)
 
     async def close(self) -> None:
         """The socket ended, for whatever reason.
