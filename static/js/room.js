@@ -34,6 +34,8 @@ class Call {
     this.joined = false;
     this.ended = false;
     this.resumedCount = 0;
+    this.moderator = false;
+    this.locked = false;
     this.tiles = new Tiles(byId("tiles"));
     this.participants = new Participants(byId("participants"), byId("people-count"));
     this.chat = new ChatPanel(byId("chat-log"));
@@ -100,6 +102,7 @@ class Call {
     byId("toggle-camera").addEventListener("click", () => this.media.setVideo(!this.media.videoEnabled));
     byId("toggle-screen").addEventListener("click", () => this.toggleScreen());
     byId("leave").addEventListener("click", () => this.leave());
+    byId("toggle-lock").addEventListener("click", () => this.signal.send({ type: "lock", locked: !this.locked }));
     byId("chat-form").addEventListener("submit", (event) => {
       event.preventDefault();
       this.sendChat();
@@ -192,6 +195,7 @@ class Call {
       case "ice-servers":
         return this.onIceServers(frame.ice_servers, frame.ice_ttl);
       case "room":
+        this.showLocked(frame.locked);
         return this.chat.notice(frame.locked ? gettext("The room is now locked.") : gettext("The room is now unlocked."));
       case "kicked":
         return this.end(gettext("You were removed from the call"), gettext("A moderator removed you from this room."));
@@ -208,6 +212,9 @@ class Call {
     this.displayName = frame.you.display_name || frame.you.username;
     this.tiles.ensure(SELF, { name: this.displayName, local: true });
     this.iceTransportPolicy = frame.ice_transport_policy || "all";
+    this.moderator = Boolean(frame.moderator);
+    byId("toggle-lock").hidden = !this.moderator;
+    this.showLocked(frame.room.locked);
     this.onIceServers(frame.ice_servers, frame.ice_ttl);
     if (resumed) {
       this.resumedCount += 1;
@@ -251,7 +258,7 @@ class Call {
     const name = peer.user.display_name || peer.user.username;
     this.tiles.ensure(peer.peer_id, { name });
     this.tiles.setMedia(peer.peer_id, peer.media);
-    this.participants.upsert(peer.peer_id, { name, media: peer.media, state: known ? null : "new" });
+    this.participants.upsert(peer.peer_id, { name, media: peer.media, state: known ? null : "new", ...this.removal(peer.peer_id) });
     if (!known && this.selfId) this.setStatus("");
   }
 
@@ -264,7 +271,8 @@ class Call {
     this.participants.remove(peerId);
     if (peer && reason) {
       const name = peer.user.display_name || peer.user.username;
-      this.chat.notice(interpolate(gettext("%(name)s left the call."), { name }));
+      const text = reason === "kicked" ? gettext("%(name)s was removed from the call.") : gettext("%(name)s left the call.");
+      this.chat.notice(interpolate(text, { name }));
     }
   }
 
@@ -290,6 +298,18 @@ class Call {
     return link;
   }
 
+  /** Moderators (the room owner, staff) get a Remove button per person. */
+  removal(peerId) {
+    return this.moderator ? { onRemove: () => this.signal.send({ type: "kick", peer: peerId }) } : {};
+  }
+
+  showLocked(locked) {
+    this.locked = locked;
+    const button = byId("toggle-lock");
+    button.setAttribute("aria-pressed", String(locked));
+    button.textContent = locked ? gettext("Unlock room") : gettext("Lock room");
+  }
+
   closeAllLinks() {
     for (const link of this.links.values()) link.close();
     this.links.clear();
@@ -300,7 +320,7 @@ class Call {
     const peer = this.peers.get(peerId);
     if (peer) {
       const name = peer.user.display_name || peer.user.username;
-      this.participants.upsert(peerId, { name, media: peer.media, state: stats.state });
+      this.participants.upsert(peerId, { name, media: peer.media, state: stats.state, ...this.removal(peerId) });
     }
   }
 
@@ -320,7 +340,12 @@ class Call {
     peer.media = { audio: frame.audio, video: frame.video, screen: frame.screen };
     this.tiles.setMedia(frame.from, peer.media);
     const name = peer.user.display_name || peer.user.username;
-    this.participants.upsert(frame.from, { name, media: peer.media, state: this.links.get(frame.from)?.state });
+    this.participants.upsert(frame.from, {
+      name,
+      media: peer.media,
+      state: this.links.get(frame.from)?.state,
+      ...this.removal(frame.from),
+    });
   }
 
   // Local media -------------------------------------------------------------------------------------

@@ -125,7 +125,8 @@ export class Participants {
     this.items = new Map();
   }
 
-  upsert(peerId, { name, media, local = false, state = null }) {
+  /** `onRemove`, for moderators, adds a button that removes this person from the room. */
+  upsert(peerId, { name, media, local = false, state = null, onRemove = null }) {
     let item = this.items.get(peerId);
     if (!item) {
       const root = element("li", "participant");
@@ -134,9 +135,16 @@ export class Participants {
       const flags = element("span", "participant-flags meta");
       root.append(nameNode, flags);
       this.list.append(root);
-      item = { root, nameNode, flags };
+      item = { root, nameNode, flags, remove: null };
       this.items.set(peerId, item);
     }
+    if (onRemove && !item.remove) {
+      item.remove = element("button", "link participant-remove", gettext("Remove"));
+      item.remove.type = "button";
+      item.remove.addEventListener("click", onRemove);
+      item.root.append(item.remove);
+    }
+    if (item.remove) item.remove.setAttribute("aria-label", interpolate(gettext("Remove %(name)s from the room"), { name }));
     item.nameNode.textContent = local ? interpolate(gettext("%(name)s (you)"), { name }) : name;
     const flags = [];
     if (media && !media.audio) flags.push(gettext("muted"));

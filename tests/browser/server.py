@@ -22,7 +22,21 @@ ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 60.0
 PASSWORD_PREFIX = "pw-"
 USERS = {"alice": "Alice Liddell", "bob": "Bob Builder", "carol": "Carol <b>Danvers</b>", "dave": "Dave"}
-ROOMS = ["pair", "mute", "chat", "mesh", "denied", "relay", "restart", "resume", "shots", "screen", "glare", "full"]
+ROOMS = [
+    "pair",
+    "mute",
+    "chat",
+    "mesh",
+    "denied",
+    "relay",
+    "restart",
+    "resume",
+    "shots",
+    "screen",
+    "glare",
+    "full",
+    "moderate",
+]
 
 SEED = f"""
 from accounts.models import User

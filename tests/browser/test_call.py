@@ -10,6 +10,7 @@ from tests.browser.call import (
     link_stats,
     open_room,
     screenshot,
+    sign_in,
     wait_connected,
     wait_for,
 )
@@ -225,5 +226,29 @@ def test_ice_restart_on_both_sides_at_once_renegotiates(browser, app_server):
             page.wait_for_function("() => [...window.parley.links.values()][0].pc.signalingState === 'stable'")
         assert_video_flowing(alice, 1, app_server)
         assert_video_flowing(bob, 1, app_server)
+    finally:
+        close(alice, bob)
+
+
+def test_owner_removes_a_participant_and_locks_the_room(browser, app_server):
+    alice = enter(browser, app_server, "alice", "moderate")  # alice owns every test room
+    bob = enter(browser, app_server, "bob", "moderate")
+    try:
+        expect(bob.locator("#toggle-lock")).to_be_hidden()
+        expect(bob.locator(".participant-remove")).to_have_count(0)
+        alice.locator("#participants li", has_text="Bob Builder").locator(".participant-remove").click()
+        expect(bob.locator("#ended")).to_be_visible()
+        expect(bob.locator("#ended-title")).to_have_text("You were removed from the call")
+        expect(alice.locator(".tile")).to_have_count(1)
+        expect(alice.locator("#chat-log .chat-notice")).to_have_text("Bob Builder was removed from the call.")
+
+        alice.click("#toggle-lock")
+        expect(alice.locator("#toggle-lock")).to_have_attribute("aria-pressed", "true")
+        expect(alice.locator("#chat-log .chat-notice").last).to_have_text("The room is now locked.")
+        # Nobody new gets in while it is locked.
+        carol = sign_in(browser, app_server, "carol", "/rooms/moderate/")
+        expect(carol.locator("#join")).to_have_count(0)
+        expect(carol.locator("main")).to_contain_text("You may not open this page")
+        carol.context.close()
     finally:
         close(alice, bob)
