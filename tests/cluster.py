@@ -22,6 +22,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 import redis
@@ -245,6 +246,44 @@ class Cluster:
         self.redis.stop()
 
 
+def pg_admin_url() -> str:
+    """The PostgreSQL the test-suite may create throwaway databases in (CI's, or the local one)."""
+    url = os.environ.get("DATABASE_URL", "")
+    return url if url.startswith("postgres") else "postgres://postgres@127.0.0.1:5432/postgres"
+
+
+def pg_reachable(url: str) -> bool:
+    import psycopg
+
+    try:
+        with psycopg.connect(url, connect_timeout=2):
+            return True
+    except psycopg.Error:
+        return False
+
+
+@contextlib.contextmanager
+def pg_database(*, host: str | None = None, port: int | None = None):
+    """A throwaway database on the shared PostgreSQL (dropped afterwards); yields its URL.
+
+    `host`/`port` override where the app connects (a relay in front of the server).
+    """
+    import psycopg
+
+    admin = pg_admin_url()
+    name = f"parley_rel_{secrets.token_hex(4)}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    parts = urlsplit(admin)
+    credentials = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
+    netloc = f"{credentials}{host or parts.hostname or '127.0.0.1'}:{port or parts.port or 5432}"
+    try:
+        yield urlunsplit((parts.scheme, netloc, f"/{name}", "", ""))
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 class TcpProxy:
     """A loopback TCP relay to a database that a test can take down and bring back,
     without touching the database server itself (it is shared)."""
@@ -308,9 +347,11 @@ class Client:
     A reader task collects every frame (each checked against the OUTGOING schema).
     """
 
-    def __init__(self, ws, *, ping: bool = True) -> None:
+    def __init__(self, ws, *, ping: bool = True, ping_every: float = 0.5) -> None:
+        self.ping_every = ping_every
         self.ws = ws
         self.frames: list[dict] = []
+        self.arrived_at: list[float] = []  # wall clock, one per frame
         self.consumed: set[int] = set()
         self.arrived = asyncio.Event()
         self.closed_code: int | None = None
@@ -319,7 +360,9 @@ class Client:
         self.pinger = asyncio.get_running_loop().create_task(self._ping()) if ping else None
 
     @classmethod
-    async def open(cls, server: Server, slug: str, cookie: str, *, origin: str | None = None, ping: bool = True):
+    async def open(
+        cls, server: Server, slug: str, cookie: str, *, origin: str | None = None, ping: bool = True, ping_every=0.5
+    ):
         origin = origin or f"http://127.0.0.1:{server.port}"
         ws = await asyncio.wait_for(
             ws_connect(
@@ -331,7 +374,7 @@ class Client:
             ),
             30,
         )
-        return cls(ws, ping=ping)
+        return cls(ws, ping=ping, ping_every=ping_every)
 
     @classmethod
     async def join(cls, server: Server, slug: str, cookie: str, **kwargs) -> "Client":
@@ -351,6 +394,7 @@ class Client:
                 frame = orjson.loads(message)
                 outgoing_validate(frame)
                 self.frames.append(frame)
+                self.arrived_at.append(time.time())
                 self.arrived.set()
         except ConnectionClosed:
             pass
@@ -361,7 +405,7 @@ class Client:
     async def _ping(self) -> None:
         with contextlib.suppress(ConnectionClosed, asyncio.CancelledError):
             while True:
-                await asyncio.sleep(0.5)
+                await asyncio.sleep(self.ping_every)
                 await self.ws.send('{"type":"ping"}')
 
     def stop_pinging(self) -> None:
@@ -399,6 +443,12 @@ class Client:
     async def wait_closed(self, timeout: float) -> int | None:
         await asyncio.wait_for(asyncio.shield(self.reader), timeout)
         return self.closed_code
+
+    async def leave(self) -> None:
+        """Leave the room the way the app does (a bare close would keep the seat for a resume)."""
+        with contextlib.suppress(ConnectionClosed):
+            await self.send({"type": "leave"})
+        await self.close()
 
     async def close(self) -> None:
         self.stop_pinging()

@@ -6,62 +6,35 @@ database through a loopback TCP relay that the test takes down and brings back.
 """
 
 import asyncio
-import os
-import secrets
 import shutil
 import time
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
-import psycopg
 import pytest
 
-from tests.cluster import Client, Cluster, TcpProxy, wait_until
+from tests.cluster import Client, Cluster, TcpProxy, pg_admin_url, pg_database, pg_reachable, wait_until
 from tests.conftest import require
-
-
-def admin_url() -> str:
-    url = os.environ.get("DATABASE_URL", "")
-    return url if url.startswith("postgres") else "postgres://postgres@127.0.0.1:5432/postgres"
-
-
-def reachable(url: str) -> bool:
-    try:
-        with psycopg.connect(url, connect_timeout=2):
-            return True
-    except psycopg.Error:
-        return False
 
 
 @pytest.fixture(scope="module")
 def pg_cluster(tmp_path_factory):
     require("REDIS", shutil.which("redis-server") is not None, "redis-server is not installed")
-    admin = admin_url()
-    require("POSTGRES", reachable(admin), f"PostgreSQL is not reachable at {admin}")
-    name = f"parley_rel_{secrets.token_hex(4)}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+    admin = pg_admin_url()
+    require("POSTGRES", pg_reachable(admin), f"PostgreSQL is not reachable at {admin}")
     parts = urlsplit(admin)
     proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
     proxy.up()
-    netloc = (
-        parts.netloc.rsplit("@", 1)[0] + f"@127.0.0.1:{proxy.port}"
-        if "@" in parts.netloc
-        else f"127.0.0.1:{proxy.port}"
-    )
-    cluster = Cluster(
-        tmp_path_factory.mktemp("pgdown"), database_url=urlunsplit((parts.scheme, netloc, f"/{name}", "", ""))
-    )
-    try:
-        cluster.setup()
-        cluster.data = cluster.seed(users=["ann", "ben", "cat"], rooms=["db-down"])
-        cluster.proxy = proxy
-        cluster.s1 = cluster.server("db1")
-        yield cluster
-    finally:
-        cluster.teardown()
-        proxy.close()
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with pg_database(host="127.0.0.1", port=proxy.port) as url:
+        cluster = Cluster(tmp_path_factory.mktemp("pgdown"), database_url=url)
+        try:
+            cluster.setup()
+            cluster.data = cluster.seed(users=["ann", "ben", "cat"], rooms=["db-down"])
+            cluster.proxy = proxy
+            cluster.s1 = cluster.server("db1")
+            yield cluster
+        finally:
+            cluster.teardown()
+            proxy.close()
 
 
 async def test_database_down_then_back(pg_cluster):
