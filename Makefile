@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run setup test lint format bench clean messages
+.PHONY: run setup test lint format bench serve-uvicorn clean messages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,8 +37,15 @@ format:
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+## bench: the signaling benchmark (own Redis, PostgreSQL db parley_bench); see docs/performance.md.
 bench: $(VENV)/.installed
-	$(BIN)/python bench/signaling.py
+	$(BIN)/python bench/signaling.py $(BENCH_ARGS)
+
+## serve-uvicorn: production server (uvloop, httptools); needs the production env (docs/performance.md).
+WORKERS ?= 1
+serve-uvicorn: $(VENV)/.installed
+	$(BIN)/uvicorn config.asgi:application --host $(HOST) --port $(PORT) --workers $(WORKERS) \
+		--loop uvloop --http httptools --ws websockets --lifespan off --no-access-log
 
 messages:
 	$(BIN)/python manage.py makemessages -l zh_Hans --ignore=.venv --ignore=staticfiles
