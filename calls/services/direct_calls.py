@@ -177,11 +177,6 @@ class PresenceService:
     def start(self) -> None:
         self.sweeper = asyncio.get_running_loop().create_task(self._sweep_forever())
 
-    async def close(self) -> None:
-        if self.sweeper:
-            self.sweeper.cancel()
-        await self.store.close()
-
     # Call outcomes (each runs only for the one process whose transition won) ----------------
     async def call_end(self, call: CallRecord, *, status: str, frame_type: str) -> None:
         """Write the outcome to history, close the room, tell both users."""
