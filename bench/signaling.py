@@ -185,7 +185,9 @@ class Server:
     def __init__(self, *, kind: str, ws: str, env: dict, log: Path) -> None:
         self.port = free_port()
         if kind == "daphne":
-            cmd = [PYTHON, "-m", "daphne", "-v", "0", "-b", HOST, "-p", str(self.port), "config.asgi:application"]
+            # Twisted listens with a backlog of 50: a join storm of hundreds would be reset.
+            endpoint = f"tcp:port={self.port}:interface={HOST}:backlog=2048"
+            cmd = [PYTHON, "-m", "daphne", "-v", "0", "-e", endpoint, "config.asgi:application"]
         else:
             cmd = [
                 PYTHON, "-m", "uvicorn", "config.asgi:application", "--host", HOST, "--port", str(self.port),
