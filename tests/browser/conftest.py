@@ -28,7 +28,7 @@ EXTRA_DISABLED_FEATURES = ["WebRtcHideLocalIpsWithMdns"]
 
 def chromium_args(fake_ui: str = "--use-fake-ui-for-media-stream") -> list[str]:
     return [
-        "--use-fake-device-for-media-stream",
+        "--use-fake-device-for-media-stream=device-count=2",  # two cameras, to switch between
         fake_ui,
         "--allow-loopback-in-peer-connection",
         "--no-sandbox",

@@ -36,6 +36,7 @@ ROOMS = [
     "glare",
     "full",
     "moderate",
+    "devices",
 ]
 
 SEED = f"""

@@ -41,6 +41,25 @@ def test_two_users_see_each_other(browser, app_server):
         close(alice, bob)
 
 
+def test_prejoin_switches_camera_and_joins_with_the_chosen_one(browser, app_server):
+    page = open_room(browser, app_server, "dave", "devices")
+    try:
+        options = page.locator("#camera-select option")
+        expect(options).to_have_count(2)
+        current = "() => window.parley.media.cameraTrack.getSettings().deviceId"
+        first = page.evaluate(current)
+        second = options.nth(1).get_attribute("value")
+        assert second and second != first
+        page.select_option("#camera-select", second)
+        page.wait_for_function(f"() => ({current})() === {second!r}")
+        page.wait_for_function("() => document.getElementById('preview').videoWidth > 0")
+        join(page, mic=False)
+        expect(page.locator("#toggle-mic")).to_have_attribute("aria-pressed", "true")
+        assert page.evaluate(current) == second
+    finally:
+        close(page)
+
+
 def test_mute_and_camera_off_show_on_the_peer(browser, app_server):
     alice = enter(browser, app_server, "alice", "mute")
     bob = enter(browser, app_server, "bob", "mute")
