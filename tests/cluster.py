@@ -361,12 +361,20 @@ class Client:
 
     @classmethod
     async def open(
-        cls, server: Server, slug: str, cookie: str, *, origin: str | None = None, ping: bool = True, ping_every=0.5
+        cls,
+        server: Server,
+        slug: str,
+        cookie: str,
+        *,
+        origin: str | None = None,
+        ping: bool = True,
+        ping_every=0.5,
+        query: str = "",
     ):
         origin = origin or f"http://127.0.0.1:{server.port}"
         ws = await asyncio.wait_for(
             ws_connect(
-                f"{server.ws}/ws/rooms/{slug}/",
+                f"{server.ws}/ws/rooms/{slug}/{query}",
                 origin=origin,
                 additional_headers={"Cookie": f"sessionid={cookie}"},
                 open_timeout=20,
@@ -407,6 +415,11 @@ class Client:
             while True:
                 await asyncio.sleep(self.ping_every)
                 await self.ws.send('{"type":"ping"}')
+
+    def drop(self) -> None:
+        """The network goes away under the socket: no close frame, the TCP connection is just cut."""
+        self.stop_pinging()
+        self.ws.transport.abort()
 
     def stop_pinging(self) -> None:
         if self.pinger:

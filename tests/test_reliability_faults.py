@@ -22,14 +22,15 @@ from tests.conftest import require
 HEARTBEAT = 1.0
 PEER_TTL = 3.0
 SWEEP = HEARTBEAT / 3
+RESUME_GRACE = 3.0
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     require("REDIS", shutil.which("redis-server") is not None, "redis-server is not installed")
-    cluster = Cluster(tmp_path_factory.mktemp("faults")).setup()
-    names = [f"u{i}" for i in range(8)]
-    cluster.data = cluster.seed(users=names, rooms=["redis-restart", "sigkill", "half-open"])
+    cluster = Cluster(tmp_path_factory.mktemp("faults"), SIGNALING_RESUME_GRACE=str(RESUME_GRACE)).setup()
+    names = [f"u{i}" for i in range(10)]
+    cluster.data = cluster.seed(users=names, rooms=["redis-restart", "sigkill", "half-open", "resume"])
     cluster.cookie = {name: cluster.data["users"][name]["cookie"] for name in names}
     yield cluster
     cluster.teardown()
@@ -197,4 +198,42 @@ async def test_half_open_client_is_removed_by_heartbeat(cluster, servers):
     finally:
         proc.kill()
         await asyncio.wait_for(proc.wait(), 10)
+        await a.close()
+
+
+async def test_resume_on_another_process_keeps_the_peer_and_after_the_grace_joins_anew(cluster, servers):
+    s1, s2 = servers
+    a = await Client.join(s1, "resume", cluster.cookie["u7"])
+    b = await Client.join(s2, "resume", cluster.cookie["u8"])
+    await a.recv_type("peer-joined")
+    await settled(b, a)
+    try:
+        b.drop()  # Wi-Fi to 4G: the old socket just vanishes
+        await asyncio.sleep(0.3)
+        await a.send({"type": "offer", "to": b.peer_id, "sdp": "while you were away"})
+        dropped = time.monotonic()
+        token = b.welcome["resume_token"]
+        b2 = await Client.join(s1, "resume", cluster.cookie["u8"], query=f"?resume={token}")
+        print(f"\nFIGURE resume: back on the other process {time.monotonic() - dropped:.2f}s after the drop")
+        assert b2.welcome["resumed"] is True and b2.peer_id == b.peer_id
+        assert [p["peer_id"] for p in b2.welcome["peers"]] == [a.peer_id]
+        assert (await b2.recv_type("offer"))["sdp"] == "while you were away", "buffered while suspended"
+        await a.send({"type": "offer", "to": b.peer_id, "sdp": "routed to the new process"})
+        assert (await b2.recv_type("offer"))["sdp"] == "routed to the new process"
+        await asyncio.sleep(0.5)
+        assert not a.of_type("peer-left") and len(a.of_type("peer-joined")) == 1, "others saw nothing"
+
+        # Past the grace period the seat is gone: the others are told, and the token joins anew.
+        second_drop = time.monotonic()
+        b2.drop()
+        left = await a.recv_type("peer-left", timeout=RESUME_GRACE + 10, peer_id=b.peer_id)
+        released = time.monotonic() - second_drop
+        assert left["reason"] in ("disconnected", "timeout")
+        b3 = await Client.join(s2, "resume", cluster.cookie["u8"], query=f"?resume={b2.welcome['resume_token']}")
+        assert b3.welcome["resumed"] is False and b3.peer_id != b.peer_id
+        assert (await a.recv_type("peer-joined"))["peer"]["peer_id"] == b3.peer_id
+        print(f"FIGURE resume: peer-left {released:.2f}s after an unresumed drop (grace {RESUME_GRACE}s)")
+        assert released >= RESUME_GRACE - 0.5, "the seat was kept for the grace period"
+        await b3.close()
+    finally:
         await a.close()
