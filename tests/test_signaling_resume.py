@@ -181,3 +181,21 @@ async def join_refused(slug: str, user, query: str) -> tuple[str, int]:
     peer = await connect(f"/ws/rooms/{slug}/?{query}", user)
     frame, code = await peer.refused()
     return frame["code"], code
+
+
+async def test_resume_takes_over_a_socket_that_still_looks_open(signaling, trio):
+    """After a network change the old socket is often half-open: the new one takes the peer over."""
+    signaling["RESUME_GRACE"] = 10
+    room, (alice, bob, _) = await trio()
+    a = await join(room.slug, alice)
+    b = await join(room.slug, bob)
+    await a.recv_type("peer-joined")
+    again = await join(room.slug, bob, query=f"resume={b.welcome['resume_token']}")
+    assert again.welcome["resumed"] is True and again.peer_id == b.peer_id
+    assert await b.expect_close() == 4000  # the old socket is closed as replaced
+    await a.send({"type": "offer", "to": b.peer_id, "sdp": "v=0 after the switch"})
+    assert await again.recv() == {"type": "offer", "from": a.peer_id, "sdp": "v=0 after the switch"}
+    assert await a.nothing(0.3)  # no peer-left / peer-joined for the switch
+    assert len(await _rows(b.peer_id)) == 1
+    await a.close()
+    await again.close()

@@ -297,6 +297,7 @@ class Hub:
         # Called with (peer_id, reason) pairs of peers the sweeper or a grace expiry removed.
         self.on_gone: Callable[[list[tuple[str, str]]], Awaitable[None]] | None = None
         self.suspended: dict[str, Suspension] = {}  # peer_id -> its suspension on this node
+        self.joining: dict[str, list[str]] = {}  # peer_id -> frames that arrived before its socket attached
         self._pending: deque[tuple[str, str, str]] = deque()  # (slug, peer_id, text) to buffer, in order
         self._buffering = False
         self._sweeps = 0
@@ -314,6 +315,15 @@ class Hub:
         await self.state.close()
 
     # Membership -------------------------------------------------------------------------
+    def expect(self, peer_id: str) -> None:
+        """A socket is claiming `peer_id`: hold frames for it until `expected` (others may
+        learn of the peer from the room state before this process has its reply)."""
+        self.joining[peer_id] = []
+
+    def expected(self, peer_id: str) -> list[str]:
+        """Stop holding frames for `peer_id`; returns those that arrived meanwhile, in order."""
+        return self.joining.pop(peer_id, [])
+
     def attach(self, conn: Connection, others: list[PeerRecord]) -> None:
         suspension = self.suspended.pop(conn.peer.peer_id, None)
         if suspension is not None:
@@ -404,7 +414,12 @@ class Hub:
 
     # Suspended peers ---------------------------------------------------------------------------
     def _absent(self, peer_id: str, text: str) -> None:
-        """A frame for a peer with no socket here: buffer it if the peer is suspended here."""
+        """A frame for a peer with no socket here: hold it if the peer is joining or suspended here."""
+        early = self.joining.get(peer_id)
+        if early is not None:
+            if len(early) < self.config["OUTBOX_LIMIT"]:
+                early.append(text)
+            return
         suspension = self.suspended.get(peer_id)
         if suspension is None:
             self.stats.dropped_no_peer += 1
@@ -452,10 +467,12 @@ class Hub:
 
     def _deliver_or_drop(self, peer_id: str, text: str) -> None:
         conn = self.local.get(peer_id)
-        if conn is None:
-            self.stats.dropped_no_peer += 1
-        else:
+        if conn is not None:
             conn.deliver(text)
+        elif peer_id in self.joining:
+            self.joining[peer_id].append(text)
+        else:
+            self.stats.dropped_no_peer += 1
 
     def _suspended_kick(self, peer_id: str, message: dict) -> None:
         suspension = self.suspended.get(peer_id)

@@ -7,6 +7,7 @@ touched only at join and leave (and for the rare moderator lock): the per-messag
 stays in memory.
 """
 
+import asyncio
 import logging
 import secrets
 import time
@@ -22,7 +23,7 @@ from calls.models import Room
 from calls.protocol import PROTOCOL_VERSION, Limits, ProtocolError, error_frame, frame_encode
 from calls.services.participation import participation_close, participation_open
 from calls.services.relay import Hub, TokenBucket
-from calls.services.room_state import PeerRecord, RoomFull, TooManySockets
+from calls.services.room_state import JoinResult, PeerRecord, Resumed, RoomFull, TooManySockets
 from calls.services.rooms import RoomAccessError, room_get_for_join, room_may_moderate, room_set_locked
 from calls.services.turn import ice_servers_build
 
@@ -30,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 KICK_BAN_SECONDS = 300
 PEER_ID_MAX = 64  # longer ids are unknown without a look-up
+TAKEOVER_WAIT = 3.0  # seconds a resuming socket waits for its old socket's process to let go
 # Rate-limit warnings are forgotten after this long without another one.
 WARNINGS_FORGOTTEN_AFTER = 10.0
 
@@ -144,8 +146,32 @@ class RoomSession:
             node=self.hub.node_id,
             user=self.user.public_dict(),
         )
+        self.hub.expect(self.peer.peer_id)
         try:
-            result = await self.hub.state.join(
+            result = await self._seat_claim()
+        except BaseException:
+            self.hub.expected(self.peer.peer_id)
+            raise
+        self.joined = True
+        self.hub.attach(self.conn, result.peers)
+        self.hub.peers_gone(self.slug, result.reaped, result.peers)
+        self._welcome(result.peers, resumed=False)
+        for text in self.hub.expected(self.peer.peer_id):
+            self.conn.deliver(text)
+        self.hub.broadcast(
+            self.slug,
+            frame_encode({"type": "peer-joined", "peer": self.peer.public()}),
+            exclude=self.peer.peer_id,
+            targets=result.peers,
+            joined=self.peer,
+        )
+        await database_sync_to_async(participation_open)(
+            room_id=self.room.id, user_id=self.user.pk, peer_id=self.peer.peer_id
+        )
+
+    async def _seat_claim(self) -> JoinResult:
+        try:
+            return await self.hub.state.join(
                 slug=self.slug,
                 peer=self.peer,
                 capacity=self.room.capacity,
@@ -160,35 +186,45 @@ class RoomSession:
             raise Refusal(
                 "rate-limited", f"You already have {self.config['MAX_SOCKETS_PER_USER']} calls open; leave one first."
             ) from None
-        self.joined = True
-        self.hub.attach(self.conn, result.peers)
-        self.hub.peers_gone(self.slug, result.reaped, result.peers)
-        self._welcome(result.peers, resumed=False)
-        self.hub.broadcast(
-            self.slug,
-            frame_encode({"type": "peer-joined", "peer": self.peer.public()}),
-            exclude=self.peer.peer_id,
-            targets=result.peers,
-            joined=self.peer,
-        )
-        await database_sync_to_async(participation_open)(
-            room_id=self.room.id, user_id=self.user.pk, peer_id=self.peer.peer_id
-        )
 
     async def _resume(self, peer_id: str) -> bool:
-        resumed = await self.hub.state.resume(
-            slug=self.slug, peer_id=peer_id, user_id=self.user.pk, node=self.hub.node_id, ttl=self.config["PEER_TTL"]
-        )
+        self.hub.expect(peer_id)
+        try:
+            resumed = await self._resume_claim(peer_id) or await self._take_over(peer_id)
+        except BaseException:
+            self.hub.expected(peer_id)
+            raise
         if resumed is None:
-            return False  # the grace ran out, or it never was suspended: join afresh
+            self.hub.expected(peer_id)
+            return False  # the grace ran out, or the peer left: join afresh
         self.peer = resumed.peer
         self.joined = True
         self.hub.attach(self.conn, resumed.others)
         self._welcome(resumed.others, resumed=True)
-        for text in resumed.buffered:
+        for text in [*resumed.buffered, *self.hub.expected(peer_id)]:
             self.conn.deliver(text)
         self.hub.route_announce(self.slug, self.peer, resumed.others, resumed.previous_node)
         return True
+
+    async def _resume_claim(self, peer_id: str) -> Resumed | None:
+        return await self.hub.state.resume(
+            slug=self.slug, peer_id=peer_id, user_id=self.user.pk, node=self.hub.node_id, ttl=self.config["PEER_TTL"]
+        )
+
+    async def _take_over(self, peer_id: str) -> Resumed | None:
+        """The old socket of this peer still looks open (half-open after a network change, usually):
+        ask its process to suspend it, then claim it."""
+        record = await self.hub.state.peer_get(slug=self.slug, peer_id=peer_id)
+        if record is None or record.user_id != self.user.pk:
+            return None
+        self.hub.control(record.node, peer_id, {"type": "replace"})
+        deadline = time.monotonic() + TAKEOVER_WAIT
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+            resumed = await self._resume_claim(peer_id)
+            if resumed is not None:
+                return resumed
+        return None
 
     def _welcome(self, others: list[PeerRecord], *, resumed: bool) -> None:
         ice_servers, ice_ttl = ice_servers_build(user_id=self.user.pk)
