@@ -138,6 +138,16 @@ export class PeerLink extends EventTarget {
     this.pc.restartIce();
   }
 
+  /** After a signaling outage: resend an offer nobody answered, restart ICE on a broken path. */
+  recover() {
+    if (this.closed) return;
+    if (this.pc.signalingState === "have-local-offer" && this.pc.localDescription) {
+      this.sendFrame({ type: "offer", to: this.remoteId, sdp: this.pc.localDescription.sdp });
+    } else if (this.pc.connectionState === "failed" || this.pc.connectionState === "disconnected") {
+      this.restartIce();
+    }
+  }
+
   onConnectionState() {
     const state = this.pc.connectionState;
     clearTimeout(this.disconnectedTimer);

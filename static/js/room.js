@@ -171,6 +171,7 @@ class Call {
 
   // Signaling ------------------------------------------------------------------------------------
   onFrame(frame) {
+    if (this.ended) return undefined;
     switch (frame.type) {
       case "welcome":
         return this.onWelcome(frame);
@@ -221,6 +222,8 @@ class Call {
       const present = new Set(frame.peers.map((peer) => peer.peer_id));
       for (const peerId of [...this.peers.keys()]) if (!present.has(peerId)) this.removePeer(peerId, "left");
       for (const peer of frame.peers) this.addPeer(peer);
+      // Frames we sent while the socket was down are lost: finish what they started.
+      for (const link of this.links.values()) link.recover();
     } else {
       for (const peerId of [...this.peers.keys()]) this.removePeer(peerId, null);
       for (const peer of frame.peers) {
