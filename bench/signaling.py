@@ -65,6 +65,17 @@ def proc_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
+def machine_pressure() -> dict:
+    """Load average and CPU pressure (PSI): how much other work competed for the 2 cores."""
+    load = float(Path("/proc/loadavg").read_text().split()[0])
+    try:
+        some = Path("/proc/pressure/cpu").read_text().splitlines()[0]
+        stall = float(some.split("avg10=")[1].split()[0])
+    except (OSError, IndexError, ValueError):
+        stall = None
+    return {"loadavg1": load, "cpu_some_avg10": stall}
+
+
 def proc_rss_kb(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -267,9 +278,12 @@ def calls_measure(args, servers: list[Server], redis: RedisServer, cookies: list
     specs = [dict(base, rooms=share) for share in split(rooms, args.clients)]
     pids = [s.pid for s in servers] + [redis.proc.pid]
     marks: list[tuple[float, list[float]]] = []
+    pressure: list[dict] = []
 
     def hook(index: int) -> None:
         marks.append((time.monotonic(), [proc_cpu(pid) for pid in pids]))
+        if index == 2:
+            pressure.append(machine_pressure())
         phase = {"setup": 0, "saturate": 1, "latency": 2}[args.profile_phase]
         if index == phase and args.profile:
             seconds = [15, args.duration, args.latency_duration][phase]
@@ -325,6 +339,7 @@ def calls_measure(args, servers: list[Server], redis: RedisServer, cookies: list
             "slowest": [(round(at - phase_start, 3), round(ms, 2)) for at, ms in slow],
         },
         "totals": totals,
+        "machine_after_saturate": pressure[0] if pressure else None,
     }
 
 
@@ -446,6 +461,8 @@ def report(result: dict) -> str:
             "CPU while saturated     servers "
             + ", ".join(f"{c / seconds:.0%}" for c in cpu["servers"])
             + f", redis {cpu['redis'] / seconds:.0%}, clients {cpu['clients'] / seconds:.0%} (of one core)",
+            f"machine (other work)    load {calls['machine_after_saturate']['loadavg1']}, CPU pressure "
+            f"{calls['machine_after_saturate']['cpu_some_avg10']}% (PSI some avg10, after the saturated phase)",
             f"messages                sent {tot['sent']:,}, received {tot['received']:,}, lost {tot['lost']}, "
             f"duplicated {tot['duplicated']}, gaps {tot['gaps']}",
             f"errors                  {tot['error_count']} {tot['errors']}; connect failures "
