@@ -37,6 +37,8 @@ def test_two_users_see_each_other(browser, app_server):
         expect(bob.locator(".tile:not(.local) .tile-name")).to_have_text("Alice Liddell")
         expect(bob.locator(".tile:not(.local) .tile-state")).to_contain_text("Connected")
         expect(bob.locator("#participants li")).to_have_count(2)
+        bob.set_viewport_size({"width": 420, "height": 900})
+        screenshot(bob, "in-call-narrow.png")
     finally:
         close(alice, bob)
 
