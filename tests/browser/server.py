@@ -37,6 +37,7 @@ ROOMS = [
     "full",
     "moderate",
     "devices",
+    "nodevices",
 ]
 
 SEED = f"""

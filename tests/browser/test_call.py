@@ -1,5 +1,6 @@
 """The call page in Chromium: people see each other, media controls, chat, mesh, leave, languages."""
 
+import pytest
 from playwright.sync_api import expect
 
 from tests.browser.call import (
@@ -156,6 +157,28 @@ def test_denied_permission_explains_and_joins_without_media(
     finally:
         close(bob)
         denied.close()
+
+
+def test_no_devices_explains_and_joins_to_watch(
+    playwright_instance, chromium_bin_module, netns, app_workdir, app_server
+):
+    """Without Chromium's fake devices this machine has no camera and no microphone at all."""
+    args = [arg for arg in chromium_args() if not arg.startswith("--use-fake-device-for-media-stream")]
+    bare = browser_launch(playwright_instance, chromium_bin_module, netns, app_workdir, args=args)
+    try:
+        dave = open_room(bare, app_server, "dave", "nodevices")
+        if dave.evaluate("async () => (await navigator.mediaDevices.enumerateDevices()).some((d) => d.deviceId)"):
+            pytest.skip("this machine has a real camera or microphone")
+        expect(dave.locator("#media-error")).to_have_text(
+            "No camera or microphone was found. You can still join to watch, listen and chat."
+        )
+        expect(dave.locator("#preview-off")).to_have_text("No camera")
+        expect(dave.locator("#camera-select")).to_be_disabled()
+        join(dave)
+        expect(dave.locator("#toggle-mic")).to_be_disabled()
+        expect(dave.locator("#toggle-camera")).to_be_disabled()
+    finally:
+        bare.close()
 
 
 def test_chinese_interface_follows_the_browser_and_can_be_switched(browser, app_server):
