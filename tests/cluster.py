@@ -341,6 +341,10 @@ class TcpProxy:
         self.thread.join(5)
 
 
+class Refused(Exception):
+    """The server answered the join with an error frame (args[0])."""
+
+
 class Client:
     """A browser-like signaling client: real cookie, same-origin, pings every heartbeat.
 
@@ -388,7 +392,9 @@ class Client:
     async def join(cls, server: Server, slug: str, cookie: str, **kwargs) -> "Client":
         client = await cls.open(server, slug, cookie, **kwargs)
         welcome = await client.next_frame(lambda f: True, timeout=20)
-        assert welcome["type"] == "welcome", welcome
+        if welcome["type"] != "welcome":
+            await client.close()
+            raise Refused(welcome)
         client.welcome = welcome
         return client
 

@@ -16,7 +16,7 @@ import time
 import pytest
 from websockets.exceptions import InvalidMessage, InvalidStatus
 
-from tests.cluster import Client, Cluster, pg_admin_url, pg_database, pg_reachable, rss_kib, wait_until
+from tests.cluster import Client, Cluster, Refused, pg_admin_url, pg_database, pg_reachable, rss_kib, wait_until
 from tests.conftest import require
 
 HEAVY = os.environ.get("LOAD_HEAVY") == "1"
@@ -143,7 +143,7 @@ async def test_connection_storm_with_memory_bounded(load_cluster):
         while True:
             try:
                 return await Client.join(servers[i % 2], f"storm-{i // ROOM_SIZE}", cookie, ping_every=PING_EVERY)
-            except (InvalidMessage, InvalidStatus, ConnectionError, TimeoutError, OSError):
+            except (InvalidMessage, InvalidStatus, ConnectionError, TimeoutError, OSError, Refused):
                 retries["n"] += 1
                 assert time.monotonic() - started < STORM_SECONDS + 60, "the storm never got through"
                 await asyncio.sleep(backoff)
