@@ -88,7 +88,12 @@ def base_env(workdir: Path) -> dict:
 
 
 def isolation_available() -> bool:
-    """Whether this process may create a network namespace (root or user namespaces, util-linux, iproute2)."""
+    """Whether this process may create a network namespace (root or user namespaces, util-linux, iproute2).
+
+    BROWSER_TEST_NETNS=0 turns the namespace off, to run the loopback-filter path on purpose.
+    """
+    if os.environ.get("BROWSER_TEST_NETNS") == "0":
+        return False
     if not all(shutil.which(tool) for tool in ("unshare", "nsenter", "ip")):
         return False
     probe = subprocess.run(["unshare", "-n", "ip", "link", "set", "lo", "up"], capture_output=True, check=False)
