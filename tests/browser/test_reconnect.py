@@ -2,7 +2,7 @@
 
 from playwright.sync_api import expect
 
-from tests.browser.call import assert_video_flowing, close, enter, link_stats, wait_for
+from tests.browser.call import assert_video_flowing, close, enter, link_stats, open_room, wait_for
 
 
 def self_id(page) -> str:
@@ -65,3 +65,21 @@ def test_dropped_socket_resumes_without_rebuilding_the_call(browser, app_server)
         assert_video_flowing(bob, 1, app_server)
     finally:
         close(alice, bob)
+
+
+def test_reconnect_backoff_grows_with_jitter_up_to_a_cap(browser, app_server):
+    page = open_room(browser, app_server, "dave", "resume")
+    try:
+        delays = page.evaluate(
+            """async () => {
+              const { backoffDelay } = await import("/static/js/signaling.js");
+              return [...Array(12).keys()].map((attempt) => [...Array(40)].map(() => backoffDelay(attempt)));
+            }"""
+        )
+    finally:
+        close(page)
+    for attempt, samples in enumerate(delays):
+        ceiling = min(10000, 500 * 2**attempt)
+        assert all(ceiling / 2 <= delay <= ceiling for delay in samples), (attempt, samples)
+        assert len(set(samples)) > 1, "no jitter: every client would reconnect at the same instant"
+    assert max(delays[-1]) <= 10000 and min(delays[3]) > max(delays[0])
