@@ -249,7 +249,10 @@ class Cluster:
 def pg_admin_url() -> str:
     """The PostgreSQL the test-suite may create throwaway databases in (CI's, or the local one)."""
     url = os.environ.get("DATABASE_URL", "")
-    return url if url.startswith("postgres") else "postgres://postgres@127.0.0.1:5432/postgres"
+    if not url.startswith("postgres"):
+        return "postgres://postgres@127.0.0.1:5432/postgres"
+    parts = urlsplit(url)  # the maintenance database: the app's own may not exist yet
+    return urlunsplit((parts.scheme, parts.netloc, "/postgres", parts.query, ""))
 
 
 def pg_reachable(url: str) -> bool:
