@@ -246,3 +246,25 @@ async def test_sigkilled_process_peers_leave_as_timeout_within_the_bound(cluster
     for client in doomed:
         await client.close()
     await leave(a, d, fresh)
+
+
+async def test_resume_after_the_process_was_sigkilled_keeps_the_peer(cluster, servers):
+    """The old process cannot hand the peer over: after TAKEOVER_WAIT the new process adopts it."""
+    s1, s2 = servers
+    doomed_server = cluster.server("s5", SIGNALING_HEARTBEAT="15", SIGNALING_PEER_TTL="45")
+    a = await Client.join(s1, "relay", cluster.cookie["m0"])
+    e = await Client.join(doomed_server, "relay", cluster.cookie["m1"], ping=False)
+    await a.recv_type("peer-joined")
+    doomed_server.kill()
+    started = time.monotonic()
+    back = await resume_join(s2, "relay", cluster.cookie["m1"], e.welcome["resume_token"])
+    took = time.monotonic() - started
+    print(f"\nFIGURE resume after SIGKILL: same peer back on another process in {took:.2f}s")
+    assert back.welcome["resumed"] is True and back.peer_id == e.peer_id
+    await a.send({"type": "offer", "to": e.peer_id, "sdp": "v=0 after the crash"})
+    assert (await back.recv_type("offer"))["from"] == a.peer_id
+    await back.send({"type": "chat", "text": "still me"})
+    assert (await a.recv_type("chat", text="still me"))["from"] == e.peer_id
+    assert a.of_type("peer-left") == [] and len(a.of_type("peer-joined")) == 1
+    await e.close()
+    await leave(a, back)

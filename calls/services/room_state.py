@@ -94,6 +94,9 @@ class RoomState(Protocol):
     async def suspend(self, *, slug: str, peer: PeerRecord, grace: float) -> bool: ...
     async def buffer(self, *, slug: str, peer_id: str, node: str, text: str, limit: int) -> str: ...
     async def resume(self, *, slug: str, peer_id: str, user_id: int, node: str, ttl: float) -> Resumed | None: ...
+    async def adopt(
+        self, *, slug: str, peer_id: str, user_id: int, old_node: str, node: str, ttl: float
+    ) -> Resumed | None: ...
     async def close(self) -> None: ...
 
 
@@ -135,8 +138,11 @@ return {1, reaped, others}
 """
 )
 
-# KEYS: peers hash, expiry zset, user sockets zset, rooms set, suspended hash, buffer list; ARGV: peer_id, slug
+# KEYS: peers hash, expiry zset, user sockets zset, rooms set, suspended hash, buffer list; ARGV: peer_id, slug, node
+# Only the peer's own node removes it (a peer adopted by another node is no longer this one's).
 _LEAVE = """
+local rec = redis.call('HGET', KEYS[1], ARGV[1])
+if rec and cjson.decode(rec)['n'] ~= ARGV[3] then return {0, redis.call('HVALS', KEYS[1])} end
 local removed = redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
@@ -214,6 +220,22 @@ return {rec, buffered, redis.call('HVALS', KEYS[1])}
 """
 
 
+# KEYS: peers hash, expiry zset, user sockets zset, suspended hash; ARGV: peer_id, user_id, old node, new record,
+# now, until. Moves an unexpired, unsuspended peer of `user_id` off `old node` (which did not answer).
+_ADOPT = """
+local rec = redis.call('HGET', KEYS[1], ARGV[1])
+if not rec or redis.call('HEXISTS', KEYS[4], ARGV[1]) == 1 then return nil end
+local data = cjson.decode(rec)
+if data['n'] ~= ARGV[3] or tostring(data['u']['id']) ~= ARGV[2] then return nil end
+local expiry = redis.call('ZSCORE', KEYS[2], ARGV[1])
+if not expiry or tonumber(expiry) <= tonumber(ARGV[5]) then return nil end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[4])
+redis.call('ZADD', KEYS[2], ARGV[6], ARGV[1])
+redis.call('ZADD', KEYS[3], ARGV[6], ARGV[1])
+return {rec, {}, redis.call('HVALS', KEYS[1])}
+"""
+
+
 def _gone_list(flat: list) -> list[Gone]:
     return [
         Gone(peer=PeerRecord.loads(flat[i]), reason="disconnected" if flat[i + 1] else "timeout")
@@ -245,6 +267,7 @@ class RedisRoomState:
         self._suspend = client.register_script(_SUSPEND)
         self._buffer = client.register_script(_BUFFER)
         self._resume = client.register_script(_RESUME)
+        self._adopt = client.register_script(_ADOPT)
 
     def _keys(self, slug: str) -> tuple[str, str]:
         base = f"{self.prefix}:room:{slug}"
@@ -289,7 +312,7 @@ class RedisRoomState:
                 self._suspended_key(slug),
                 self._buffer_base(slug) + peer.peer_id,
             ],
-            args=[peer.peer_id, slug],
+            args=[peer.peer_id, slug, peer.node],
         )
         return bool(removed), [PeerRecord.loads(raw) for raw in remaining]
 
@@ -383,20 +406,39 @@ class RedisRoomState:
             ],
             args=[peer_id, str(user_id), moved.dumps(), now, now + ttl],
         )
-        if result is None:
+        return _resumed(moved, result)
+
+    async def adopt(self, *, slug, peer_id, user_id, old_node, node, ttl) -> Resumed | None:
+        """Take over a peer whose process stopped answering (it crashed): same peer, new node."""
+        peers_key, exp_key = self._keys(slug)
+        raw = await self.redis.hget(peers_key, peer_id)
+        if raw is None:
             return None
-        previous = PeerRecord.loads(result[0])
-        moved.media = previous.media
-        others = [record for record in map(PeerRecord.loads, result[2]) if record.peer_id != peer_id]
-        return Resumed(
-            peer=moved,
-            previous_node=previous.node,
-            buffered=[text.decode() for text in result[1]],
-            others=others,
+        old = PeerRecord.loads(raw)
+        now = time.time()
+        moved = PeerRecord(peer_id=peer_id, node=node, user=old.user, media=old.media)
+        result = await self._adopt(
+            keys=[peers_key, exp_key, self._user_key(user_id), self._suspended_key(slug)],
+            args=[peer_id, str(user_id), old_node, moved.dumps(), now, now + ttl],
         )
+        return _resumed(moved, result)
 
     async def close(self) -> None:
         await self.redis.aclose()
+
+
+def _resumed(moved: PeerRecord, result: list | None) -> Resumed | None:
+    """A Resumed from a {previous record, buffered frames, all records} script reply."""
+    if result is None:
+        return None
+    previous = PeerRecord.loads(result[0])
+    moved.media = previous.media
+    return Resumed(
+        peer=moved,
+        previous_node=previous.node,
+        buffered=[text.decode() for text in result[1]],
+        others=[record for record in map(PeerRecord.loads, result[2]) if record.peer_id != moved.peer_id],
+    )
 
 
 # A buffer outlives any sane grace period; the reaper deletes it with its peer anyway.
@@ -458,7 +500,8 @@ class MemoryRoomState:
         return JoinResult(peers=others, reaped=reaped)
 
     async def leave(self, *, slug, peer) -> tuple[bool, list[PeerRecord]]:
-        removed = self._remove(slug, peer)
+        current = self.rooms.get(slug, {}).get(peer.peer_id)
+        removed = current is not None and current.node == peer.node and self._remove(slug, peer)
         return removed, list(self.rooms.get(slug, {}).values())
 
     async def peer_get(self, *, slug, peer_id) -> PeerRecord | None:
@@ -527,6 +570,19 @@ class MemoryRoomState:
         self.expiry[peer_id] = now + ttl
         others = [peer for pid, peer in self.rooms[slug].items() if pid != peer_id]
         return Resumed(peer=moved, previous_node=current.node, buffered=buffered, others=others)
+
+    async def adopt(self, *, slug, peer_id, user_id, old_node, node, ttl) -> Resumed | None:
+        current = self.rooms.get(slug, {}).get(peer_id)
+        now = time.time()
+        if current is None or peer_id in self.suspended or current.node != old_node or current.user_id != user_id:
+            return None
+        if self.expiry.get(peer_id, 0) <= now:
+            return None
+        moved = PeerRecord(peer_id=peer_id, node=node, user=current.user, media=current.media)
+        self.rooms[slug][peer_id] = moved
+        self.expiry[peer_id] = now + ttl
+        others = [peer for pid, peer in self.rooms[slug].items() if pid != peer_id]
+        return Resumed(peer=moved, previous_node=old_node, buffered=[], others=others)
 
     async def close(self) -> None:
         return None

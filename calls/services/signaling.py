@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 
 KICK_BAN_SECONDS = 300
 PEER_ID_MAX = 64  # longer ids are unknown without a look-up
-TAKEOVER_WAIT = 3.0  # seconds a resuming socket waits for its old socket's process to let go
+TAKEOVER_WAIT = 2.0  # seconds a resuming socket waits for its old socket's process to let go
 # Rate-limit warnings are forgotten after this long without another one.
 WARNINGS_FORGOTTEN_AFTER = 10.0
 
@@ -213,7 +213,8 @@ class RoomSession:
 
     async def _take_over(self, peer_id: str) -> Resumed | None:
         """The old socket of this peer still looks open (half-open after a network change, usually):
-        ask its process to suspend it, then claim it."""
+        ask its process to suspend it, then claim it. A process that does not answer has died:
+        the peer is adopted from it."""
         record = await self.hub.state.peer_get(slug=self.slug, peer_id=peer_id)
         if record is None or record.user_id != self.user.pk:
             return None
@@ -224,7 +225,16 @@ class RoomSession:
             resumed = await self._resume_claim(peer_id)
             if resumed is not None:
                 return resumed
-        return None
+        if record.node == self.hub.node_id:
+            return None
+        return await self.hub.state.adopt(
+            slug=self.slug,
+            peer_id=peer_id,
+            user_id=self.user.pk,
+            old_node=record.node,
+            node=self.hub.node_id,
+            ttl=self.config["PEER_TTL"],
+        )
 
     def _welcome(self, others: list[PeerRecord], *, resumed: bool) -> None:
         ice_servers, ice_ttl = ice_servers_build(user_id=self.user.pk)
@@ -348,11 +358,12 @@ class RoomSession:
             return
         self.left = True
         self.hub.detach(self.conn)
+        failed = False
         try:
             removed, remaining = await self.hub.state.leave(slug=self.slug, peer=self.peer)
         except Exception:
             logger.exception("could not remove peer %s from %s", self.peer.peer_id, self.slug)
-            removed, remaining = False, []
+            removed, remaining, failed = False, [], True
         if removed:
             self.hub.broadcast(
                 self.slug,
@@ -360,6 +371,8 @@ class RoomSession:
                 targets=remaining,
                 left=self.peer.peer_id,
             )
+        elif not failed:
+            return  # a reaper removed it (and closed its row), or another process adopted it
         try:
             await database_sync_to_async(participation_close)(peer_id=self.peer.peer_id, reason=reason)
         except Exception:
