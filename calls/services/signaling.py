@@ -120,7 +120,6 @@ class RoomSession:
         self.warned_at = 0.0
         self.room: RoomInfo | None = None
         self.peer: PeerRecord | None = None
-        self.participation_id: int | None = None
         self.joined = False
         self.left = False
 
@@ -128,8 +127,9 @@ class RoomSession:
     async def join(self, *, resume_token: str | None = None) -> None:
         """Admit the socket or raise Refusal; sends `welcome` and announces `peer-joined`.
 
-        With a valid `resume_token` of a peer still suspended, the socket takes that
-        peer over instead: same peer_id, nothing announced, buffered frames delivered.
+        With a valid `resume_token` of a peer still in the room (suspended, or with a socket
+        that looks open), the socket takes that peer over instead: same peer_id, nothing
+        announced, the frames it missed delivered.
         """
         if not self.user.is_authenticated:
             raise Refusal("unauthenticated", "Sign in to join a call.")
