@@ -59,8 +59,14 @@ class Call {
 
   async showDevices() {
     const { cameras, microphones } = await this.media.devices();
-    fillDeviceSelect(byId("camera-select"), cameras, this.media.currentDeviceId("video"), gettext("Camera %(n)s"));
-    fillDeviceSelect(byId("mic-select"), microphones, this.media.currentDeviceId("audio"), gettext("Microphone %(n)s"));
+    const camera = this.media.currentDeviceId("video");
+    const mic = this.media.currentDeviceId("audio");
+    for (const id of ["camera-select", "call-camera-select"]) {
+      fillDeviceSelect(byId(id), cameras, camera, gettext("Camera %(n)s"));
+    }
+    for (const id of ["mic-select", "call-mic-select"]) {
+      fillDeviceSelect(byId(id), microphones, mic, gettext("Microphone %(n)s"));
+    }
     byId("join-camera").disabled = !this.media.cameraTrack;
     byId("join-mic").disabled = !this.media.audioTrack;
   }
@@ -89,11 +95,25 @@ class Call {
     this.refreshPreview();
   }
 
+  /** In the call: open the chosen devices and send their tracks to every peer. */
+  async changeDeviceInCall() {
+    await this.media.open({ cameraId: byId("call-camera-select").value, micId: byId("call-mic-select").value });
+    await this.showDevices();
+    if (this.media.error) this.setStatus(mediaErrorMessage(this.media.error), "bad");
+    for (const link of this.links.values()) {
+      await link.replaceOutgoing("audio");
+      await link.replaceOutgoing("video");
+    }
+    this.showLocal();
+  }
+
   // Controls --------------------------------------------------------------------------------
   bindControls() {
     byId("camera-select").addEventListener("change", () => this.changeDevice());
     byId("mic-select").addEventListener("change", () => this.changeDevice());
     byId("join-camera").addEventListener("change", () => this.refreshPreview());
+    byId("call-camera-select").addEventListener("change", () => this.changeDeviceInCall());
+    byId("call-mic-select").addEventListener("change", () => this.changeDeviceInCall());
     byId("prejoin-form").addEventListener("submit", (event) => {
       event.preventDefault();
       this.join();

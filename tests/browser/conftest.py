@@ -28,7 +28,8 @@ EXTRA_DISABLED_FEATURES = ["WebRtcHideLocalIpsWithMdns"]
 
 def chromium_args(fake_ui: str = "--use-fake-ui-for-media-stream") -> list[str]:
     return [
-        "--use-fake-device-for-media-stream=device-count=2",  # two cameras, to switch between
+        # Cameras to switch between; fake_device_1 is a Y16 depth camera that WebRTC cannot send.
+        "--use-fake-device-for-media-stream=device-count=3",
         fake_ui,
         "--allow-loopback-in-peer-connection",
         "--no-sandbox",

@@ -38,6 +38,7 @@ ROOMS = [
     "moderate",
     "devices",
     "nodevices",
+    "switch",
 ]
 
 SEED = f"""

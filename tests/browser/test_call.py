@@ -47,20 +47,38 @@ def test_two_users_see_each_other(browser, app_server):
 def test_prejoin_switches_camera_and_joins_with_the_chosen_one(browser, app_server):
     page = open_room(browser, app_server, "dave", "devices")
     try:
-        options = page.locator("#camera-select option")
-        expect(options).to_have_count(2)
+        expect(page.locator("#camera-select option")).to_have_count(3)
         current = "() => window.parley.media.cameraTrack.getSettings().deviceId"
         first = page.evaluate(current)
-        second = options.nth(1).get_attribute("value")
-        assert second and second != first
-        page.select_option("#camera-select", second)
-        page.wait_for_function(f"() => ({current})() === {second!r}")
+        chosen = page.locator("#camera-select option", has_text="fake_device_2").get_attribute("value")
+        assert chosen and chosen != first
+        page.select_option("#camera-select", chosen)
+        page.wait_for_function(f"() => ({current})() === {chosen!r}")
         page.wait_for_function("() => document.getElementById('preview').videoWidth > 0")
         join(page, mic=False)
         expect(page.locator("#toggle-mic")).to_have_attribute("aria-pressed", "true")
-        assert page.evaluate(current) == second
+        assert page.evaluate(current) == chosen
     finally:
         close(page)
+
+
+def test_switching_camera_in_the_call_keeps_video_flowing(browser, app_server):
+    alice = enter(browser, app_server, "alice", "switch")
+    bob = enter(browser, app_server, "bob", "switch")
+    try:
+        wait_connected(alice, 1)
+        bob.click("details.devices summary")
+        current = "() => window.parley.media.cameraTrack.getSettings().deviceId"
+        chosen = bob.locator("#call-camera-select option", has_text="fake_device_2").get_attribute("value")
+        assert chosen and chosen != bob.evaluate(current)
+        bob.select_option("#call-camera-select", chosen)
+        bob.wait_for_function(f"() => ({current})() === {chosen!r}")
+        sends_camera = "() => [...window.parley.links.values()][0].transceivers.video.sender.track"
+        sends_camera += " === window.parley.media.cameraTrack"
+        bob.wait_for_function(sends_camera)
+        assert_video_flowing(alice, 1, app_server)
+    finally:
+        close(alice, bob)
 
 
 def test_mute_and_camera_off_show_on_the_peer(browser, app_server):
