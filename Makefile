@@ -43,9 +43,10 @@ bench: $(VENV)/.installed
 
 ## serve-uvicorn: production server (uvloop, httptools); needs the production env (docs/performance.md).
 WORKERS ?= 1
+WS ?= websockets
 serve-uvicorn: $(VENV)/.installed
 	$(BIN)/uvicorn config.asgi:application --host $(HOST) --port $(PORT) --workers $(WORKERS) \
-		--loop uvloop --http httptools --ws websockets --lifespan off --no-access-log
+		--loop uvloop --http httptools --ws $(WS) --lifespan off --no-access-log
 
 messages:
 	$(BIN)/python manage.py makemessages -l zh_Hans --ignore=.venv --ignore=staticfiles
