@@ -48,17 +48,26 @@ async def settled(sender: Client, receiver: Client) -> None:
 
 
 async def relay_recovery_seconds(sender: Client, receiver: Client, timeout: float) -> float:
-    """Send an offer every 50 ms until one arrives; seconds from the first attempt."""
+    """Send an offer every 50 ms until one arrives; seconds from the first attempt.
+
+    Then every probe sent meanwhile must arrive exactly once and in order: frames published
+    while Redis was down, or before the receiving process resubscribed, are retried, not lost.
+    """
     started = time.monotonic()
     attempt = 0
+    received: list[str] = []
     while time.monotonic() - started < timeout:
         attempt += 1
         await sender.send({"type": "offer", "to": receiver.peer_id, "sdp": f"probe-{attempt}"})
         try:
-            await receiver.recv_type("offer", timeout=0.05)
-            return time.monotonic() - started
+            received.append((await receiver.recv_type("offer", timeout=0.05))["sdp"])
         except TimeoutError:
             continue
+        recovered = time.monotonic() - started
+        while len(received) < attempt:
+            received.append((await receiver.recv_type("offer", timeout=5))["sdp"])
+        assert received == [f"probe-{n}" for n in range(1, attempt + 1)], received
+        return recovered
     raise AssertionError(f"no offer relayed within {timeout}s")
 
 

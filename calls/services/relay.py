@@ -151,6 +151,7 @@ class Stats:
         self.dropped_no_peer = 0
         self.publish_errors = 0
         self.buffered_suspended = 0
+        self.dropped_unreachable = 0
 
     def as_dict(self) -> dict:
         return dict(vars(self))
@@ -179,6 +180,8 @@ class RedisTransport:
     """One pub/sub channel per process; publishes batched per event-loop turn, retried on failure."""
 
     MAX_BUFFERED = 100_000
+    RETRY_INTERVAL = 0.1
+    UNREACHED_GIVE_UP = 10.0  # a node silent this long has died; its peers expire from the room state
 
     def __init__(self, *, client, prefix: str, node_id: str, stats: Stats) -> None:
         self.redis = client
@@ -190,6 +193,10 @@ class RedisTransport:
         self.flushing = False
         self.listener: asyncio.Task | None = None
         self.ready = asyncio.Event()
+        # Frames for nodes that had no subscriber when published (Redis just restarted and the
+        # node has not resubscribed yet): node -> (first miss, items), retried in order.
+        self.unreached: dict[str, tuple[float, list]] = {}
+        self.retrier: asyncio.Task | None = None
 
     def channel(self, node: str) -> str:
         return f"{self.prefix}:node:{node}"
@@ -234,6 +241,9 @@ class RedisTransport:
             self.stats.publish_errors += 1
             logger.error("relay buffer full: frame for node %s dropped", node)
             return
+        if node in self.unreached:  # keep order behind the frames still being retried
+            self.unreached[node][1].append(item)
+            return
         self.buffers[node].append(item)
         self.buffered += 1
         if not self.flushing:
@@ -251,10 +261,13 @@ class RedisTransport:
                     async with self.redis.pipeline(transaction=False) as pipe:
                         for node, items in batch.items():
                             pipe.publish(self.channel(node), orjson.dumps(items))
-                        await pipe.execute()
+                        receivers = await pipe.execute()
                     self.buffered -= count
                     self.stats.published += count
                     backoff = 0.05
+                    for (node, items), heard in zip(batch.items(), receivers, strict=True):
+                        if not heard:
+                            self._retry_later(node, items)
                 except Exception as error:
                     # Keep the batch, ahead of anything queued since, and retry: nothing is lost
                     # for a peer that is still there when Redis comes back.
@@ -268,7 +281,40 @@ class RedisTransport:
         finally:
             self.flushing = False
 
+    def _retry_later(self, node: str, items: list) -> None:
+        """Hold `items` (and anything queued for `node` since) until the node is subscribed again."""
+        newer = self.buffers.pop(node, [])
+        self.buffered -= len(newer)
+        self.unreached[node] = (time.monotonic(), items + newer)
+        if self.retrier is None or self.retrier.done():
+            self.retrier = asyncio.get_running_loop().create_task(self._retry_unreached())
+
+    async def _retry_unreached(self) -> None:
+        """Republish frames nobody heard until their node resubscribes, or give up on a dead node."""
+        while self.unreached:
+            await asyncio.sleep(self.RETRY_INTERVAL)
+            for node, (first, items) in list(self.unreached.items()):
+                sent = len(items)
+                try:
+                    heard = await self.redis.publish(self.channel(node), orjson.dumps(items))
+                except Exception as error:
+                    logger.warning("relay retry failed (%s)", error)
+                    break
+                if heard:
+                    # Frames queued behind these while the publish was in flight go out next, in order.
+                    del self.unreached[node]
+                    for item in items[sent:]:
+                        self.publish(node, item)
+                elif time.monotonic() - first > self.UNREACHED_GIVE_UP:
+                    del self.unreached[node]
+                    self.stats.dropped_unreachable += len(items)
+                    logger.warning(
+                        "node %s unreachable for %.0fs: %d frames dropped", node, self.UNREACHED_GIVE_UP, len(items)
+                    )
+
     async def close(self) -> None:
+        if self.retrier is not None:
+            self.retrier.cancel()
         if self.listener:
             self.listener.cancel()
             try:
