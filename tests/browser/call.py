@@ -13,6 +13,9 @@ ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / os.environ.get("SCREENSHOTS_DIR", "test-artifacts/screenshots")
 CALL_TIMEOUT = 45.0
 
+# The ICE username fragment of the first link's local description: an ICE restart changes it.
+UFRAG_JS = "() => [...window.parley.links.values()][0].pc.localDescription.sdp.match(/a=ice-ufrag:(\\S+)/)[1]"
+
 # Per remote peer: connection state, selected candidate pair and decoded video frames.
 LINK_STATS_JS = """
 async () => {

@@ -4,6 +4,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.call import (
+    UFRAG_JS,
     assert_video_flowing,
     close,
     enter,
@@ -264,9 +265,6 @@ def test_screen_share_replaces_the_camera_and_back(browser, app_server):
         )
     finally:
         close(alice, bob)
-
-
-UFRAG_JS = "() => [...window.parley.links.values()][0].pc.localDescription.sdp.match(/a=ice-ufrag:(\\S+)/)[1]"
 
 
 def test_ice_restart_on_both_sides_at_once_renegotiates(browser, app_server):

@@ -1,11 +1,13 @@
 """Relay-only calls through a real coturn, with the TURN credentials the app minted."""
 
+import os
 import secrets
+import signal
 import time
 
 import pytest
 
-from tests.browser.call import assert_video_flowing, close, enter, wait_for
+from tests.browser.call import UFRAG_JS, assert_video_flowing, close, enter, wait_for
 from tests.browser.server import AppServer, Netns, isolation_available
 from tests.conftest import require
 from tests.turn import coturn_start
@@ -77,5 +79,28 @@ def test_turn_credentials_are_refreshed_before_they_expire(browser, app_server, 
                 lambda page=page: page.evaluate(TURN_USERNAME_JS) in turn.log_text(), what="coturn saw the new user"
             )
             assert_video_flowing(page, 1, app_server, relay=True)
+    finally:
+        close(alice, bob)
+
+
+RESTARTS_JS = "() => [...window.parley.links.values()].reduce((sum, link) => sum + link.restarts, 0)"
+
+
+def test_a_broken_media_path_restarts_ice_and_recovers(browser, app_server, turn):
+    """The relay stops answering: the peers see the path break, restart ICE, and come back through it."""
+    alice = enter(browser, app_server, "alice", "relay")
+    bob = enter(browser, app_server, "bob", "relay")
+    try:
+        assert_video_flowing(alice, 1, app_server, relay=True)
+        before = {page: page.evaluate(UFRAG_JS) for page in (alice, bob)}
+        os.kill(turn.pid, signal.SIGSTOP)
+        try:
+            wait_for(lambda: alice.evaluate(RESTARTS_JS) + bob.evaluate(RESTARTS_JS) > 0, what="an ICE restart")
+        finally:
+            os.kill(turn.pid, signal.SIGCONT)
+        for page in (alice, bob):  # the restart's offer and answer went through: new ICE credentials
+            wait_for(lambda page=page: page.evaluate(UFRAG_JS) != before[page], what="new ICE credentials")
+        assert_video_flowing(alice, 1, app_server, relay=True)
+        assert_video_flowing(bob, 1, app_server, relay=True)
     finally:
         close(alice, bob)
