@@ -114,9 +114,17 @@ def assert_video_flowing(page: Page, peers: int, server: AppServer, *, relay: bo
     Chromium may pair its own eth0 address with the (filtered) 127.0.0.1 remote candidate: the
     packets still stay on this machine, and the remote side must be 127.0.0.1.
     """
-    before = wait_connected(page, peers)
-    time.sleep(2.0)
-    after = link_stats(page)
+    deadline = time.monotonic() + CALL_TIMEOUT
+    while True:
+        before = wait_connected(page, peers)
+        time.sleep(2.0)
+        after = link_stats(page)
+        rising = set(after) == set(before) and all(
+            stats["frames"] > before[peer_id]["frames"] for peer_id, stats in after.items()
+        )
+        # Video can stall for a moment after a path change (a key frame, the bandwidth estimate).
+        if rising or time.monotonic() > deadline:
+            break
     assert set(after) == set(before), (before, after)
     for peer_id, stats in after.items():
         assert stats["state"] == "connected", stats
