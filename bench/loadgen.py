@@ -273,7 +273,7 @@ class Run:
         self.phase = "latency"
         pairs = [(peer, target) for peer in self.all_peers if peer.ws for target in peer.targets]
         if not pairs or rate <= 0:
-            return {"latencies": []}
+            return {"latencies": [], "sent_at": []}
         loop = asyncio.get_running_loop()
         total = int(rate * duration)
         self.latency_pending = total
@@ -304,8 +304,10 @@ class Run:
                     peer.ws.send(b'{"type":"ping"}')
 
     def close_all(self) -> None:
+        """Hang up as the call page does: `leave` (else the server keeps the seat for a resume)."""
         for peer in self.all_peers:
             if peer.ws is not None:
+                peer.ws.send(b'{"type":"leave"}')
                 peer.ws.close()
 
     def totals(self) -> dict:

@@ -196,9 +196,11 @@ class Server:
     def __init__(self, *, kind: str, ws: str, env: dict, log: Path) -> None:
         self.port = free_port()
         if kind == "daphne":
-            # Twisted listens with a backlog of 50: a join storm of hundreds would be reset.
+            # Twisted listens with a backlog of 50, and daphne drops a socket whose handshake the
+            # application has not accepted in 5 s: a join storm of hundreds would be reset.
             endpoint = f"tcp:port={self.port}:interface={HOST}:backlog=2048"
-            cmd = [PYTHON, "-m", "daphne", "-v", "0", "-e", endpoint, "config.asgi:application"]
+            cmd = [PYTHON, "-m", "daphne", "-v", "0", "-e", endpoint, "--websocket_connect_timeout", "30"]
+            cmd.append("config.asgi:application")
         else:
             cmd = [
                 PYTHON, "-m", "uvicorn", "config.asgi:application", "--host", HOST, "--port", str(self.port),
