@@ -2,10 +2,7 @@
 // by username, and the ringing dialog (docs/protocol.md, "Presence socket").
 // User text only ever reaches the page through textContent.
 
-const catalog = globalThis.django || {};
-const gettext = (text) => (catalog.gettext ? catalog.gettext(text) : text);
-const format = (text, values) =>
-  gettext(text).replace(/%\((\w+)\)s/g, (match, key) => (key in values ? String(values[key]) : match));
+import { gettext, interpolate } from "./i18n.js";
 
 const CALL_KEY = "parley-direct-call"; // this tab's call: {call_id, url} once it joins the room
 const PLACED_KEY = "parley-placed-call"; // the call this tab placed (it opens the room on accept)
@@ -19,6 +16,15 @@ const el = (tag, attrs = {}, text = null) => {
   return node;
 };
 const nameOf = (user) => user.display_name || user.username;
+
+// The server's error texts are English: the codes a person can meet here, in their language.
+const ERROR_MESSAGES = {
+  "rate-limited": () => gettext("Too many calls in a minute; wait a little."),
+  "no-such-user": () => gettext("There is nobody else with that username."),
+  busy: () => gettext("You are already in a call: hang up first."),
+  unavailable: () => gettext("The call could not be placed; try again shortly."),
+  "no-such-call": () => gettext("This call is no longer ringing."),
+};
 
 // --- The ring sound: two tones, 2 s on and 4 s off, made with WebAudio (no asset) -------------
 class Ringer {
@@ -95,7 +101,7 @@ class CallDialog {
     this.callId = frame.call_id;
     this.dismiss = () => this.presence.send({ type: "decline", call_id: frame.call_id });
     this.node.dataset.state = "incoming";
-    this.render(gettext("Incoming call"), format("%(name)s is calling you.", { name: nameOf(frame.caller) }), [
+    this.render(gettext("Incoming call"), interpolate(gettext("%(name)s is calling you."), { name: nameOf(frame.caller) }), [
       [gettext("Accept"), "primary ring-accept", () => this.presence.send({ type: "accept", call_id: frame.call_id })],
       [gettext("Decline"), "danger ring-decline", () => this.dismiss()],
     ]);
@@ -106,7 +112,7 @@ class CallDialog {
     this.callId = frame.call_id;
     this.dismiss = () => this.presence.send({ type: "cancel", call_id: frame.call_id });
     this.node.dataset.state = "ringing";
-    this.render(format("Calling %(name)s…", { name: nameOf(frame.callee) }), gettext("Ringing…"), [
+    this.render(interpolate(gettext("Calling %(name)s…"), { name: nameOf(frame.callee) }), gettext("Ringing…"), [
       [gettext("Cancel"), "danger ring-cancel", () => this.dismiss()],
     ]);
     this.ringer.start(false);
@@ -207,7 +213,7 @@ class Presence {
   on_user_offline(frame) {
     if (frame.call_id) {
       this.placing = false;
-      this.dialog?.outcome("offline", format("%(name)s is offline", { name: nameOf(frame.user) }),
+      this.dialog?.outcome("offline", interpolate(gettext("%(name)s is offline"), { name: nameOf(frame.user) }),
         gettext("They have no Parley page open. Try again later."));
       return;
     }
@@ -251,7 +257,7 @@ class Presence {
 
   on_busy(frame) {
     this.placing = false;
-    this.dialog?.outcome("busy", format("%(name)s is busy", { name: nameOf(frame.user) }),
+    this.dialog?.outcome("busy", interpolate(gettext("%(name)s is busy"), { name: nameOf(frame.user) }),
       gettext("They are in another call. Try again later."));
   }
 
@@ -270,8 +276,9 @@ class Presence {
 
   on_error(frame) {
     this.placing = false;
-    if (this.status) this.status.textContent = frame.message;
-    else if (["busy", "no-such-user"].includes(frame.code)) this.dialog?.outcome("error", frame.message, null);
+    const message = ERROR_MESSAGES[frame.code] ? ERROR_MESSAGES[frame.code]() : frame.message;
+    if (this.status) this.status.textContent = message;
+    else if (["busy", "no-such-user"].includes(frame.code)) this.dialog?.outcome("error", message, null);
   }
 
   ended(frame, state, title, detail) {
@@ -293,7 +300,7 @@ class Presence {
       item.append(el("span", { class: "online-name" }, nameOf(user)), " ");
       item.append(el("span", { class: "meta" }, `@${user.username}`), " ");
       const button = el("button", { type: "button", class: "call-user" }, gettext("Call"));
-      button.setAttribute("aria-label", format("Call %(name)s", { name: nameOf(user) }));
+      button.setAttribute("aria-label", interpolate(gettext("Call %(name)s"), { name: nameOf(user) }));
       button.addEventListener("click", () => this.call(user.username));
       item.append(button);
       this.list.append(item);
