@@ -240,7 +240,7 @@ class Presence {
     }
     sessionStorage.setItem(CALL_KEY, JSON.stringify({ call_id: frame.call_id, url: frame.room.url }));
     this.dialog?.connecting();
-    location.assign(frame.room.url);
+    location.assign(`${frame.room.url}#join`); // like a phone: the room page joins at once
   }
 
   on_declined(frame) {

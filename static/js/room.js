@@ -57,6 +57,18 @@ class Call {
     byId("join").disabled = false;
   }
 
+  /** Opened from an accepted direct call: no pre-join screen, join with the default devices. */
+  async joinAtOnce() {
+    byId("prejoin").hidden = true;
+    byId("incall").hidden = false;
+    this.setStatus(gettext("Connecting…"));
+    await this.prejoin();
+    this.join();
+    if (this.media.error && (!this.media.audioTrack || !this.media.cameraTrack)) {
+      this.chat.notice(mediaErrorMessage(this.media.error));
+    }
+  }
+
   async showDevices() {
     const { cameras, microphones } = await this.media.devices();
     const camera = this.media.currentDeviceId("video");
@@ -430,5 +442,6 @@ if (root) {
   const call = new Call(root);
   // For debugging in the console and for the browser tests.
   window.parley = call;
-  call.prejoin();
+  if (location.hash === "#join") call.joinAtOnce();
+  else call.prejoin();
 }

@@ -1,10 +1,34 @@
-"""A direct call in Chromium: Alice calls Bob by username, Bob accepts on another page, both see video."""
+"""Direct calls in Chromium: calling by username rings, accepting connects at once, like a phone."""
 
 import re
 
-from playwright.sync_api import expect
+from playwright.sync_api import Page, expect
 
-from tests.browser.call import assert_video_flowing, close, join, sign_in
+from tests.browser.call import assert_video_flowing, close, screenshot, sign_in, wait_connected
+from tests.browser.conftest import browser_launch, chromium_args
+
+# The dialog states the caller's page goes through, recorded from the first render on.
+RECORD_STATES_JS = """
+() => {
+  window.ringStates = [];
+  const dialog = document.getElementById("ring-dialog");
+  new MutationObserver(() => {
+    const state = dialog.dataset.state;
+    if (state && window.ringStates.at(-1) !== state) window.ringStates.push(state);
+  }).observe(dialog, { attributes: true, attributeFilter: ["data-state"] });
+}
+"""
+
+
+def room_url(app_server) -> re.Pattern:
+    return re.compile(rf"{re.escape(app_server.url)}/rooms/call-[0-9a-f]+/#join$")
+
+
+def expect_in_call_at_once(page: Page) -> None:
+    """No pre-join screen and no Join click: the page is in the call with the default devices."""
+    expect(page.locator("#incall")).to_be_visible()
+    expect(page.locator("#prejoin")).to_be_hidden()
+    page.wait_for_function("() => window.parley && window.parley.selfId !== null")
 
 
 def test_call_by_username_rings_and_both_see_video(browser, app_server):
@@ -18,36 +42,42 @@ def test_call_by_username_rings_and_both_see_video(browser, app_server):
         dialog = alice.locator("#ring-dialog")
         expect(dialog).to_have_attribute("data-state", "offline")
         expect(dialog.locator("h2")).to_have_text("Dave is offline")
+        screenshot(alice, "ring-offline.png")
         dialog.locator(".ring-close").click()
         expect(dialog).not_to_be_visible()
 
         bob = sign_in(browser, app_server, "bob", "/calls/")  # any page rings
         expect(alice.locator('#online-users li[data-username="bob"] .online-name')).to_have_text("Bob Builder")
 
+        alice.evaluate(RECORD_STATES_JS)
         alice.fill("#call-username", "bob")
         alice.click("#call-form button[type=submit]")
         expect(dialog).to_have_attribute("data-state", "ringing")
         expect(dialog.locator("h2")).to_have_text("Calling Bob Builder…")
+        expect(dialog.locator(".ring-cancel")).to_be_visible()
+        screenshot(alice, "ring-calling.png")
 
         incoming = bob.locator("#ring-dialog")
         expect(incoming).to_have_attribute("data-state", "incoming")
         expect(incoming.locator(".ring-detail")).to_have_text("Alice Liddell is calling you.")
+        screenshot(bob, "ring-incoming.png")
+        assert alice.evaluate("window.ringStates") == ["ringing"]  # it rang before anything else
         incoming.locator(".ring-accept").click()
 
-        room_url = re.compile(rf"{re.escape(app_server.url)}/rooms/call-[0-9a-f]+/$")
-        alice.wait_for_url(room_url)
-        bob.wait_for_url(room_url)
+        alice.wait_for_url(room_url(app_server))
+        bob.wait_for_url(room_url(app_server))
         assert alice.url == bob.url
-        room = alice.url
-        join(alice)
-        join(bob)
+        room = alice.url.removesuffix("#join")
+        expect_in_call_at_once(alice)
+        expect_in_call_at_once(bob)
         assert_video_flowing(alice, 1, app_server)
         assert_video_flowing(bob, 1, app_server)
+        screenshot(bob, "direct-call.png")
 
         # Alice hangs up: Bob's call ends too, the room closes, and both have it in their history.
         alice.click("#leave")
         bob.wait_for_url(f"{app_server.url}/", timeout=30_000)
-        assert alice.evaluate("async (url) => (await fetch(url)).status", room) == 404
+        assert bob.evaluate("async (url) => (await fetch(url)).status", room) == 404  # Alice may be navigating
         bob.goto(f"{app_server.url}/calls/")
         row = bob.locator("table.history tbody tr").first
         expect(row).to_contain_text("Incoming")
@@ -55,3 +85,42 @@ def test_call_by_username_rings_and_both_see_video(browser, app_server):
         expect(row).to_contain_text(re.compile(r"\d+ s"))
     finally:
         close(*(page for page in (alice, bob) if page is not None))
+
+
+def test_callee_without_camera_permission_joins_at_once_and_is_told_why(
+    playwright_instance, chromium_bin_module, netns, app_workdir, app_server, browser
+):
+    """Dave (Chinese UI) denied the camera: accepting still joins him, and the call says why he sends nothing."""
+    denied = browser_launch(
+        playwright_instance,
+        chromium_bin_module,
+        netns,
+        app_workdir,
+        args=chromium_args(fake_ui="--use-fake-ui-for-media-stream=deny"),
+    )
+    carol = None
+    try:
+        dave = sign_in(denied, app_server, "dave", "/", locale="zh-Hans")
+        carol = sign_in(browser, app_server, "carol", "/")
+        carol.fill("#call-username", "dave")
+        carol.click("#call-form button[type=submit]")
+        incoming = dave.locator("#ring-dialog")
+        expect(incoming).to_have_attribute("data-state", "incoming")
+        # Carol's display name is markup: it shows as text, in the Chinese sentence.
+        expect(incoming.locator(".ring-detail")).to_have_text("Carol <b>Danvers</b> 正在呼叫你。")
+        expect(incoming.locator(".ring-accept")).to_have_text("接听")
+        screenshot(dave, "ring-incoming-zh-hans.png")
+        incoming.locator(".ring-accept").click()
+
+        dave.wait_for_url(room_url(app_server))
+        expect_in_call_at_once(dave)
+        expect(dave.locator("#chat-log .chat-notice")).to_contain_text("摄像头和麦克风的访问被拒绝")
+        expect(dave.locator("#toggle-camera")).to_be_disabled()
+        carol.wait_for_url(room_url(app_server))
+        expect_in_call_at_once(carol)
+        wait_connected(dave, 1)  # Dave receives Carol's video even without sending any.
+        carol.click("#leave")
+    finally:
+        if carol is not None:
+            close(carol)
+        denied.close()
