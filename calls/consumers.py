@@ -12,7 +12,7 @@ from django.conf import settings
 
 from calls.protocol import CLOSE_CODES, ProtocolError, error_frame, frame_encode, frame_parse
 from calls.services.eviction import room_group_name, user_group_name
-from calls.services.relay import Outbox, hub_get
+from calls.services.relay import Outbox, background, hub_get
 from calls.services.signaling import Refusal, RoomSession
 
 logger = logging.getLogger(__name__)
@@ -171,10 +171,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
             self.outbox.put(frame_encode(error_frame("unauthenticated", "You were signed out.")))
             self._spawn_close(CLOSE_CODES["unauthenticated"], "disconnected")
         elif kind == "replace":
-            asyncio.get_running_loop().create_task(self._replaced())
+            background(self._replaced())
 
     def _spawn_close(self, code: int, reason: str) -> None:
-        asyncio.get_running_loop().create_task(self._close(code, reason))
+        background(self._close(code, reason))
 
     async def _replaced(self) -> None:
         """The client came back on a new socket (this one is probably half-open): hand the peer over."""
@@ -240,7 +240,7 @@ class PresenceConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=frame_encode(frame))
 
     def close_soon(self, code: int) -> None:
-        asyncio.get_running_loop().create_task(self.close(code))
+        background(self.close(code))
 
     async def presence_frame(self, event: dict) -> None:
         await self.presence.event(event)

@@ -44,7 +44,7 @@ from calls.services.presence import (
     TooManyPresenceSockets,
 )
 from calls.services.ratelimit import ratelimit_hit
-from calls.services.relay import TokenBucket, hub_get
+from calls.services.relay import TokenBucket, background, hub_get
 from calls.services.room_state import redis_client_create
 
 logger = logging.getLogger(__name__)
@@ -198,7 +198,7 @@ class PresenceService:
 
     def caller_check_later(self, user_id: int) -> None:
         loop = asyncio.get_running_loop()
-        loop.call_later(CALLER_GRACE, lambda: loop.create_task(self._guarded(self.caller_gone_check(user_id))))
+        loop.call_later(CALLER_GRACE, lambda: background(self._guarded(self.caller_gone_check(user_id))))
 
     async def caller_gone_check(self, user_id: int) -> None:
         """Cancel the call a caller placed if they are still offline: nobody would answer the callee."""
@@ -216,7 +216,7 @@ class PresenceService:
 
     def ring_timer_start(self, call_id: str, delay: float) -> None:
         loop = asyncio.get_running_loop()
-        loop.call_later(max(0.0, delay), lambda: loop.create_task(self._guarded(self.ring_expire(call_id))))
+        loop.call_later(max(0.0, delay), lambda: background(self._guarded(self.ring_expire(call_id))))
 
     @staticmethod
     async def _guarded(coro) -> None:

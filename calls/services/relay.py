@@ -56,6 +56,17 @@ class Connection(Protocol):
     def control(self, message: dict) -> None: ...
 
 
+_background: set[asyncio.Task] = set()
+
+
+def background(coro) -> asyncio.Task:
+    """Start a fire-and-forget task, keeping a reference until it ends (the loop keeps only weak ones)."""
+    task = asyncio.get_running_loop().create_task(coro)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+    return task
+
+
 class TokenBucket:
     """`rate` tokens a second, at most `burst` saved up."""
 
@@ -248,7 +259,7 @@ class RedisTransport:
         self.buffered += 1
         if not self.flushing:
             self.flushing = True
-            asyncio.get_running_loop().create_task(self._flush())
+            background(self._flush())
 
     async def _flush(self) -> None:
         backoff = 0.05
@@ -417,7 +428,7 @@ class Hub:
         self._buffer_start()
 
     def _grace_expired(self, slug: str, peer_id: str) -> None:
-        asyncio.get_running_loop().create_task(self._reap_room(slug, forget=peer_id))
+        background(self._reap_room(slug, forget=peer_id))
 
     async def _reap_room(self, slug: str, forget: str | None = None) -> None:
         try:
@@ -446,9 +457,7 @@ class Hub:
         if gone:
             self._mirror_prune(slug)
         if gone and self.on_gone is not None:
-            task = asyncio.get_running_loop().create_task(
-                self.on_gone([(entry.peer.peer_id, entry.reason) for entry in gone])
-            )
+            task = background(self.on_gone([(entry.peer.peer_id, entry.reason) for entry in gone]))
             task.add_done_callback(_log_failure)
 
     def route_announce(self, slug: str, peer: PeerRecord, others: list[PeerRecord], previous_node: str) -> None:
@@ -478,7 +487,7 @@ class Hub:
     def _buffer_start(self) -> None:
         if self._pending and not self._buffering:
             self._buffering = True
-            asyncio.get_running_loop().create_task(self._buffer_pending())
+            background(self._buffer_pending())
 
     async def _buffer_pending(self) -> None:
         """Store frames for suspended peers in the room state, one at a time so they keep their order."""
@@ -523,7 +532,7 @@ class Hub:
     def _suspended_kick(self, peer_id: str, message: dict) -> None:
         suspension = self.suspended.get(peer_id)
         if suspension is not None and message.get("type") == "kick":
-            task = asyncio.get_running_loop().create_task(self._remove_suspended(suspension.slug, peer_id, "kicked"))
+            task = background(self._remove_suspended(suspension.slug, peer_id, "kicked"))
             task.add_done_callback(_log_failure)
 
     async def _remove_suspended(self, slug: str, peer_id: str, reason: str) -> None:
