@@ -16,6 +16,7 @@ const el = (tag, attrs = {}, text = null) => {
   return node;
 };
 const nameOf = (user) => user.display_name || user.username;
+const initialOf = (user) => (Array.from(nameOf(user).trim())[0] || "?").toUpperCase();
 
 // The server's error texts are English: the codes a person can meet here, in their language.
 const ERROR_MESSAGES = {
@@ -80,18 +81,23 @@ class CallDialog {
     });
   }
 
-  render(title, detail, buttons) {
+  /** `person` adds their initial as an avatar; `label` a small line above it. */
+  render(title, detail, buttons, { person = null, label = null } = {}) {
     this.node.replaceChildren();
+    if (label) this.node.append(el("p", { class: "ring-label" }, label));
+    if (person) this.node.append(el("div", { class: "ring-avatar", "aria-hidden": "true" }, initialOf(person)));
     this.node.append(el("h2", { id: "ring-title" }, title));
-    if (detail) this.node.append(el("p", { class: "ring-detail" }, detail));
+    if (detail) this.node.append(el("p", { class: "ring-detail", id: "ring-detail" }, detail));
     const row = el("div", { class: "ring-actions" });
-    for (const [label, className, action] of buttons) {
-      const button = el("button", { type: "button", class: className }, label);
+    for (const [text, className, action] of buttons) {
+      const button = el("button", { type: "button", class: className }, text);
       button.addEventListener("click", action);
       row.append(button);
     }
-    this.node.append(row);
+    if (buttons.length) this.node.append(row);
     this.node.setAttribute("aria-labelledby", "ring-title");
+    if (detail) this.node.setAttribute("aria-describedby", "ring-detail");
+    else this.node.removeAttribute("aria-describedby");
     if (!this.node.open) this.node.showModal();
     const first = this.node.querySelector("button");
     if (first) first.focus();
@@ -101,10 +107,17 @@ class CallDialog {
     this.callId = frame.call_id;
     this.dismiss = () => this.presence.send({ type: "decline", call_id: frame.call_id });
     this.node.dataset.state = "incoming";
-    this.render(gettext("Incoming call"), interpolate(gettext("%(name)s is calling you."), { name: nameOf(frame.caller) }), [
-      [gettext("Accept"), "primary ring-accept", () => this.presence.send({ type: "accept", call_id: frame.call_id })],
+    // The tab title says it too, for a call that rings in a background tab.
+    this.pageTitle = this.pageTitle ?? document.title;
+    document.title = interpolate(gettext("%(name)s is calling you."), { name: nameOf(frame.caller) });
+    const buttons = [
+      [gettext("Accept"), "ring-accept", () => this.presence.send({ type: "accept", call_id: frame.call_id })],
       [gettext("Decline"), "danger ring-decline", () => this.dismiss()],
-    ]);
+    ];
+    this.render(nameOf(frame.caller), `@${frame.caller.username}`, buttons, {
+      person: frame.caller,
+      label: gettext("Incoming call"),
+    });
     this.ringer.start(true);
   }
 
@@ -112,14 +125,18 @@ class CallDialog {
     this.callId = frame.call_id;
     this.dismiss = () => this.presence.send({ type: "cancel", call_id: frame.call_id });
     this.node.dataset.state = "ringing";
-    this.render(interpolate(gettext("Calling %(name)s…"), { name: nameOf(frame.callee) }), gettext("Ringing…"), [
-      [gettext("Cancel"), "danger ring-cancel", () => this.dismiss()],
-    ]);
+    this.render(
+      interpolate(gettext("Calling %(name)s…"), { name: nameOf(frame.callee) }),
+      gettext("Ringing…"),
+      [[gettext("Cancel"), "danger ring-cancel", () => this.dismiss()]],
+      { person: frame.callee },
+    );
     this.ringer.start(false);
   }
 
   outcome(state, title, detail) {
     this.ringer.stop();
+    this.restoreTitle();
     this.callId = null;
     this.dismiss = () => this.close();
     this.node.dataset.state = state;
@@ -132,6 +149,11 @@ class CallDialog {
     this.render(gettext("Connecting…"), null, []);
   }
 
+  restoreTitle() {
+    if (this.pageTitle !== undefined) document.title = this.pageTitle;
+    this.pageTitle = undefined;
+  }
+
   primaryDismiss() {
     if (this.dismiss) this.dismiss();
     else this.close();
@@ -139,6 +161,7 @@ class CallDialog {
 
   close() {
     this.ringer.stop();
+    this.restoreTitle();
     this.callId = null;
     this.dismiss = null;
     delete this.node.dataset.state;

@@ -42,7 +42,6 @@ def test_call_by_username_rings_and_both_see_video(browser, app_server):
         dialog = alice.locator("#ring-dialog")
         expect(dialog).to_have_attribute("data-state", "offline")
         expect(dialog.locator("h2")).to_have_text("Dave is offline")
-        screenshot(alice, "ring-offline.png")
         dialog.locator(".ring-close").click()
         expect(dialog).not_to_be_visible()
 
@@ -55,11 +54,14 @@ def test_call_by_username_rings_and_both_see_video(browser, app_server):
         expect(dialog).to_have_attribute("data-state", "ringing")
         expect(dialog.locator("h2")).to_have_text("Calling Bob Builder…")
         expect(dialog.locator(".ring-cancel")).to_be_visible()
+        alice.evaluate("window.scrollTo(0, 0)")  # the lobby from its top behind the dialog, for the screenshot
         screenshot(alice, "ring-calling.png")
 
         incoming = bob.locator("#ring-dialog")
         expect(incoming).to_have_attribute("data-state", "incoming")
-        expect(incoming.locator(".ring-detail")).to_have_text("Alice Liddell is calling you.")
+        expect(incoming.locator("h2")).to_have_text("Alice Liddell")
+        expect(incoming.locator(".ring-detail")).to_have_text("@alice")
+        expect(bob).to_have_title("Alice Liddell is calling you.")  # for a background tab
         screenshot(bob, "ring-incoming.png")
         assert alice.evaluate("window.ringStates") == ["ringing"]  # it rang before anything else
         incoming.locator(".ring-accept").click()
@@ -72,7 +74,6 @@ def test_call_by_username_rings_and_both_see_video(browser, app_server):
         expect_in_call_at_once(bob)
         assert_video_flowing(alice, 1, app_server)
         assert_video_flowing(bob, 1, app_server)
-        screenshot(bob, "direct-call.png")
 
         # Alice hangs up: Bob's call ends too, the room closes, and both have it in their history.
         alice.click("#leave")
@@ -106,8 +107,9 @@ def test_callee_without_camera_permission_joins_at_once_and_is_told_why(
         carol.click("#call-form button[type=submit]")
         incoming = dave.locator("#ring-dialog")
         expect(incoming).to_have_attribute("data-state", "incoming")
-        # Carol's display name is markup: it shows as text, in the Chinese sentence.
-        expect(incoming.locator(".ring-detail")).to_have_text("Carol <b>Danvers</b> 正在呼叫你。")
+        # Carol's display name is markup: it shows as text, and the tab title says it in Chinese.
+        expect(incoming.locator("h2")).to_have_text("Carol <b>Danvers</b>")
+        expect(dave).to_have_title("Carol <b>Danvers</b> 正在呼叫你。")
         expect(incoming.locator(".ring-accept")).to_have_text("接听")
         screenshot(dave, "ring-incoming-zh-hans.png")
         incoming.locator(".ring-accept").click()
