@@ -24,7 +24,13 @@ from calls.protocol import PROTOCOL_VERSION, Limits, ProtocolError, error_frame,
 from calls.services.participation import participation_close, participation_open
 from calls.services.relay import Hub, TokenBucket
 from calls.services.room_state import JoinResult, PeerRecord, Resumed, RoomFull, TooManySockets
-from calls.services.rooms import RoomAccessError, room_get_for_join, room_may_moderate, room_set_locked
+from calls.services.rooms import (
+    RoomAccessError,
+    room_get_for_join,
+    room_may_moderate,
+    room_set_locked,
+    room_with_access,
+)
 from calls.services.turn import ice_servers_build
 
 logger = logging.getLogger(__name__)
@@ -88,7 +94,7 @@ def _room_load(slug: str, user, resuming: bool) -> RoomInfo:
         room: Room = room_get_for_join(slug=slug, user=user)
     except RoomAccessError as error:
         # A locked room keeps out newcomers, not a member whose connection blinked.
-        room = Room.objects.filter(slug=slug, is_active=True, is_locked=True).first() if resuming else None
+        room = room_with_access(slug=slug, user=user, is_locked=True).first() if resuming else None
         if room is None or error.code != "forbidden" or (room.is_private and not _room_lets_in(room, user)):
             raise Refusal(error.code, error.message) from None
     return RoomInfo(
@@ -102,7 +108,7 @@ def _room_load(slug: str, user, resuming: bool) -> RoomInfo:
 
 
 def _room_lets_in(room: Room, user) -> bool:
-    return room_may_moderate(room=room, user=user) or room.allowed_users.filter(pk=user.pk).exists()
+    return room_may_moderate(room=room, user=user) or room.user_allowed
 
 
 class RoomSession:
