@@ -12,6 +12,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from calls.models import Participation, Room
+from calls.services.relay import hub_get
 from tests.helpers import connect, join, server_frames_checked  # noqa: F401
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("server_frames_checked")]
@@ -36,6 +37,8 @@ def room_for(make_room):
 
 
 async def _rows(**filters) -> list[Participation]:
+    """The audit rows, once the ones queued so far are written (they are written behind, in batches)."""
+    await (await hub_get()).participations.flushed()
     return await sync_to_async(list)(Participation.objects.filter(**filters).order_by("pk"))
 
 

@@ -351,8 +351,9 @@ class Hub:
         self.user_buckets: dict[int, TokenBucket] = {}
         self.sweeper: asyncio.Task | None = None
         self.session_checker: Callable[[list[Connection]], Awaitable[list[Connection]]] | None = None
-        # Called with (peer_id, reason) pairs of peers the sweeper or a grace expiry removed.
-        self.on_gone: Callable[[list[tuple[str, str]]], Awaitable[None]] | None = None
+        # Told the (peer_id, reason) pairs of peers the sweeper or a grace expiry removed.
+        self.on_gone: Callable[[list[tuple[str, str]]], None] | None = None
+        self.participations = None  # the ParticipationLog of the process, written behind
         self.suspended: dict[str, Suspension] = {}  # peer_id -> its suspension on this node
         self.joining: dict[str, list[str]] = {}  # peer_id -> frames that arrived before its socket attached
         self._pending: deque[tuple[str, str, str]] = deque()  # (slug, peer_id, text) to buffer, in order
@@ -368,6 +369,8 @@ class Hub:
             self.sweeper.cancel()
         for suspension in self.suspended.values():
             suspension.timer.cancel()
+        if self.participations is not None:
+            await self.participations.close_log()
         await self.transport.close()
         await self.state.close()
 
@@ -457,8 +460,7 @@ class Hub:
         if gone:
             self._mirror_prune(slug)
         if gone and self.on_gone is not None:
-            task = background(self.on_gone([(entry.peer.peer_id, entry.reason) for entry in gone]))
-            task.add_done_callback(_log_failure)
+            self.on_gone([(entry.peer.peer_id, entry.reason) for entry in gone])
 
     def route_announce(self, slug: str, peer: PeerRecord, others: list[PeerRecord], previous_node: str) -> None:
         """A peer resumed on this node: point the other nodes' mirrors (and its old node) here."""
@@ -727,8 +729,11 @@ def _hub_create() -> Hub:
         hub.stats = stats_holder
     else:
         hub = Hub(state=MemoryRoomState(), transport=MemoryTransport(), node_id=node_id, config=config)
+    from calls.services.participation import ParticipationLog
+
     hub.session_checker = _revoked_connections
-    hub.on_gone = _participations_close
+    hub.participations = ParticipationLog()
+    hub.on_gone = hub.participations.close_many
     return hub
 
 
@@ -740,12 +745,6 @@ async def _revoked_connections(conns: list[Connection]) -> list[Connection]:
         pairs=[(conn.user_id, conn.session_key) for conn in conns]
     )
     return [conn for conn in conns if (conn.user_id, conn.session_key) in revoked]
-
-
-async def _participations_close(gone: list[tuple[str, str]]) -> None:
-    from calls.services.participation import participations_close
-
-    await database_sync_to_async(participations_close)(gone=gone)
 
 
 async def hub_get() -> Hub:

@@ -21,7 +21,6 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 
 from calls.models import Room
 from calls.protocol import PROTOCOL_VERSION, Limits, ProtocolError, error_frame, frame_encode
-from calls.services.participation import participation_close, participation_open
 from calls.services.relay import Hub, TokenBucket
 from calls.services.room_state import JoinResult, PeerRecord, Resumed, RoomFull, TooManySockets
 from calls.services.rooms import (
@@ -171,9 +170,7 @@ class RoomSession:
             targets=result.peers,
             joined=self.peer,
         )
-        await database_sync_to_async(participation_open)(
-            room_id=self.room.id, user_id=self.user.pk, peer_id=self.peer.peer_id
-        )
+        self.hub.participations.open(room_id=self.room.id, user_id=self.user.pk, peer_id=self.peer.peer_id)
 
     async def _seat_claim(self) -> JoinResult:
         try:
@@ -379,10 +376,7 @@ class RoomSession:
             )
         elif not failed:
             return  # a reaper removed it (and closed its row), or another process adopted it
-        try:
-            await database_sync_to_async(participation_close)(peer_id=self.peer.peer_id, reason=reason)
-        except Exception:
-            logger.exception("could not close the participation of %s", self.peer.peer_id)
+        self.hub.participations.close(peer_id=self.peer.peer_id, reason=reason)
 
     async def suspend(self) -> None:
         """The socket dropped without `leave`: keep the seat for RESUME_GRACE seconds, then leave."""
