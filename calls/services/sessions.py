@@ -5,13 +5,15 @@ from django.contrib.auth import get_user_model
 from django.contrib.sessions.models import Session
 from django.utils import timezone
 
+_DB_BACKED_ENGINES = ("django.contrib.sessions.backends.db", "django.contrib.sessions.backends.cached_db")
+
 
 def sessions_find_revoked(*, pairs: list[tuple[int, str | None]]) -> set[tuple[int, str | None]]:
     """Of (user_id, session_key) pairs, those whose user is inactive or whose session is gone."""
     user_ids = {user_id for user_id, _ in pairs}
     active = set(get_user_model().objects.filter(pk__in=user_ids, is_active=True).values_list("pk", flat=True))
     valid_keys: set[str] | None = None
-    if settings.SESSION_ENGINE == "django.contrib.sessions.backends.db":
+    if settings.SESSION_ENGINE in _DB_BACKED_ENGINES:  # the table is the truth (a cache may still hold a deleted one)
         keys = {key for _, key in pairs if key}
         valid_keys = set(
             Session.objects.filter(session_key__in=keys, expire_date__gt=timezone.now()).values_list(

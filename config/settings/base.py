@@ -169,6 +169,20 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# With Redis, sessions are read from it (cached_db: written to both, so a signed-out session
+# is deleted from both): a socket's connect needs no session query (docs/performance.md).
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env("SIGNALING_KEY_PREFIX", default="parley") + ":cache",
+        }
+    }
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 SIGNALING = {
     # "redis" or "memory"; follows REDIS_URL unless set.
     "BACKEND": env("SIGNALING_BACKEND", default="redis" if REDIS_URL else "memory"),
