@@ -177,6 +177,7 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env("SIGNALING_KEY_PREFIX", default="parley") + ":cache",
+            "OPTIONS": {"pool_class": "calls.services.sessions.SharedConnectionPool"},
         }
     }
     SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
