@@ -178,7 +178,7 @@ def fixtures_create(env: dict, *, users: int, rooms: int) -> tuple[list[str], li
         sessions.append(Session(session_key=key, session_data=store.encode(data), expire_date=expire))
         cookies.append(key)
     Session.objects.bulk_create(sessions, batch_size=1000)
-    _sessions_cache(sessions, store)
+    _session_data.update({s.session_key: store.decode(s.session_data) for s in sessions})
     slugs = [f"bench-{i:05d}" for i in range(rooms)]
     have = set(Room.objects.filter(slug__in=slugs).values_list("slug", flat=True))
     Room.objects.bulk_create(
@@ -191,20 +191,22 @@ def fixtures_create(env: dict, *, users: int, rooms: int) -> tuple[list[str], li
     return cookies, slugs
 
 
-def _sessions_cache(sessions: list, store) -> None:
-    """With a cached session engine, put the sessions in the cache too, as sign-in does."""
+# session key -> data, put in each configuration's session cache (its key prefix differs).
+_session_data: dict[str, dict] = {}
+
+
+def sessions_cache_warm(*, redis_url: str, prefix: str) -> None:
+    """With a cached session engine, put the sessions in the server's cache too, as sign-in does."""
     from importlib import import_module
 
     from django.conf import settings
-    from django.core.cache import caches
+    from django.core.cache.backends.redis import RedisCache
 
     engine = import_module(settings.SESSION_ENGINE).SessionStore
     if not hasattr(engine, "cache_key_prefix"):
         return
-    caches[settings.SESSION_CACHE_ALIAS].set_many(
-        {engine.cache_key_prefix + s.session_key: store.decode(s.session_data) for s in sessions},
-        timeout=86400,
-    )
+    cache = RedisCache(redis_url, {"KEY_PREFIX": prefix + ":cache"})
+    cache.set_many({engine.cache_key_prefix + key: data for key, data in _session_data.items()}, timeout=86400)
 
 
 class Server:
@@ -440,6 +442,7 @@ def profile_stop() -> None:
 def config_run(args, redis: RedisServer, db_url: str, cookies, slugs, server: str, ws: str, procs: int) -> dict:
     prefix = f"bench{secrets.token_hex(3)}"
     env = server_env(redis_url=redis.url, db_url=db_url, prefix=prefix)
+    sessions_cache_warm(redis_url=redis.url, prefix=prefix)
     logs = Path(os.environ.get("TMPDIR", "/tmp")) / "parley-bench-logs"
     logs.mkdir(exist_ok=True)
     servers = [Server(kind=server, ws=ws, env=env, log=logs / f"{server}-{ws}-{procs}-{i}.log") for i in range(procs)]
