@@ -103,6 +103,8 @@ def test_callee_without_camera_permission_joins_at_once_and_is_told_why(
     try:
         dave = sign_in(denied, app_server, "dave", "/", locale="zh-Hans")
         carol = sign_in(browser, app_server, "carol", "/")
+        # Dave's presence socket is open (Carol's list shows him) before she calls: else he is offline.
+        expect(carol.locator('#online-users li[data-username="dave"]')).to_be_visible(timeout=15_000)
         carol.fill("#call-username", "dave")
         carol.click("#call-form button[type=submit]")
         incoming = dave.locator("#ring-dialog")
