@@ -113,11 +113,16 @@ class ParticipationLog:
             await asyncio.gather(*self._jobs, return_exceptions=True)
 
     async def close_log(self) -> None:
-        """Write what is queued; closes still waiting for their row on another process are dropped."""
+        """Write what is queued; closes still waiting for their row on another process, and
+        batches the database refused, are dropped."""
+        self._timers_cancel()
+        await self.flushed()
+        self._timers_cancel()  # the retries those last jobs scheduled
+
+    def _timers_cancel(self) -> None:
         for timer in self._timers:
             timer.cancel()
         self._timers.clear()
-        await self.flushed()
 
     def _queue(
         self, *, opens: list[ParticipationOpen] | None = None, closes: list[ParticipationClose] | None = None
