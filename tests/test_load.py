@@ -63,8 +63,9 @@ async def gather_bounded(coros, limit: int):
 
 
 def prefix_keys(cluster) -> list[bytes]:
-    """Keys the signaling left behind, apart from each live process's own liveness marker."""
-    return [key for key in cluster.redis.keys(cluster.prefix) if b":alive:" not in key]
+    """Keys the signaling left behind, apart from each live process's own liveness marker and
+    the session cache (sign-in state that outlives a call, and expires with the session)."""
+    return [key for key in cluster.redis.keys(cluster.prefix) if b":alive:" not in key and b":cache:" not in key]
 
 
 def assert_no_leftovers(cluster) -> None:
@@ -73,6 +74,9 @@ def assert_no_leftovers(cluster) -> None:
     left = prefix_keys(cluster)
     print(f"FIGURE leak: Redis keys under the prefix after everyone left: {len(left)} {left[:5]}")
     assert left == []
+    client = cluster.redis.client()
+    cached = [key for key in cluster.redis.keys(cluster.prefix) if b":cache:" in key]
+    assert all(client.ttl(key) > 0 for key in cached), "a session cache entry without expiry"
 
 
 async def test_many_rooms_at_once_nothing_crosses_rooms_nothing_leaks(load_cluster):
