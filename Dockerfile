@@ -25,5 +25,6 @@ USER parley
 EXPOSE 8000
 
 # Migrations and static files at start (they need the real settings and database), then
-# daphne serves ASGI; --proxy-headers takes the client address from Caddy's X-Forwarded-For.
-CMD ["sh", "-c", "python manage.py migrate --noinput && python manage.py collectstatic --noinput -v 0 && exec daphne --bind 0.0.0.0 --port 8000 --proxy-headers config.asgi:application"]
+# daphne serves ASGI; --proxy-headers takes the client address from Caddy's X-Forwarded-For; a listen
+# backlog of 2048 (Twisted's default is 50) keeps a join storm from resetting handshakes.
+CMD ["sh", "-c", "python manage.py migrate --noinput && python manage.py collectstatic --noinput -v 0 && exec daphne -e tcp:port=8000:interface=0.0.0.0:backlog=2048 --websocket_connect_timeout 30 --proxy-headers config.asgi:application"]

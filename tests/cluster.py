@@ -121,7 +121,9 @@ class Server:
         return f"ws://127.0.0.1:{self.port}"
 
     def start(self) -> "Server":
-        args = [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "config.asgi:application"]
+        # As in production (Dockerfile): Twisted's default listen backlog of 50 resets a join storm.
+        endpoint = f"tcp:port={self.port}:interface=127.0.0.1:backlog=2048"
+        args = [PYTHON, "-m", "daphne", "-e", endpoint, "--websocket_connect_timeout", "30", "config.asgi:application"]
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         wait_until(self._healthy, 30, what=f"server {self.name} up")

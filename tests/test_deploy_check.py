@@ -127,7 +127,8 @@ def test_the_container_start_command_serves_production(tmp_path, free_port):
     """Run the Dockerfile's CMD (migrate, collectstatic, daphne) and compose's web healthcheck, on loopback."""
     dockerfile = (ROOT / "Dockerfile").read_text()
     start = json.loads(re.search(r"^CMD (\[.+\])$", dockerfile, re.MULTILINE).group(1))
-    script = start[-1].replace("0.0.0.0", "127.0.0.1").replace("--port 8000", f"--port {free_port}")
+    script = start[-1].replace("0.0.0.0", "127.0.0.1").replace("port=8000", f"port={free_port}")
+    assert str(free_port) in script, "the start command no longer names port 8000"
     script = script.replace("python ", f"{sys.executable} ").replace(
         "exec daphne", f"exec {Path(sys.executable).parent}/daphne"
     )
