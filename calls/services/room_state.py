@@ -388,14 +388,20 @@ class RedisRoomState:
         )
         return result.decode()
 
-    async def resume(self, *, slug, peer_id, user_id, node, ttl) -> Resumed | None:
-        peers_key, exp_key = self._keys(slug)
+    async def _moved(self, peers_key: str, peer_id: str, node: str) -> PeerRecord | None:
+        """The peer's record as it will be on `node`, or None if it is gone."""
         raw = await self.redis.hget(peers_key, peer_id)
         if raw is None:
             return None
         old = PeerRecord.loads(raw)
+        return PeerRecord(peer_id=peer_id, node=node, user=old.user, media=old.media)
+
+    async def resume(self, *, slug, peer_id, user_id, node, ttl) -> Resumed | None:
+        peers_key, exp_key = self._keys(slug)
+        moved = await self._moved(peers_key, peer_id, node)
+        if moved is None:
+            return None
         now = time.time()
-        moved = PeerRecord(peer_id=peer_id, node=node, user=old.user, media=old.media)
         result = await self._resume(
             keys=[
                 peers_key,
@@ -411,12 +417,10 @@ class RedisRoomState:
     async def adopt(self, *, slug, peer_id, user_id, old_node, node, ttl) -> Resumed | None:
         """Take over a peer whose process stopped answering (it crashed): same peer, new node."""
         peers_key, exp_key = self._keys(slug)
-        raw = await self.redis.hget(peers_key, peer_id)
-        if raw is None:
+        moved = await self._moved(peers_key, peer_id, node)
+        if moved is None:
             return None
-        old = PeerRecord.loads(raw)
         now = time.time()
-        moved = PeerRecord(peer_id=peer_id, node=node, user=old.user, media=old.media)
         result = await self._adopt(
             keys=[peers_key, exp_key, self._user_key(user_id), self._suspended_key(slug)],
             args=[peer_id, str(user_id), old_node, moved.dumps(), now, now + ttl],
