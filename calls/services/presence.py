@@ -174,6 +174,15 @@ return live
 """
 
 
+async def _sockets_refresh(store: "PresenceStore", *, sockets: list[tuple[int, str]], ttl: float) -> list[int]:
+    """Push back the expiry of live sockets; returns users who had been reaped meanwhile (back online)."""
+    back = []
+    for user_id, socket_id in sockets:
+        if await store.socket_add(user_id=user_id, socket_id=socket_id, ttl=ttl, max_sockets=1 << 30):
+            back.append(user_id)
+    return back
+
+
 class RedisPresenceStore:
     def __init__(self, *, client: aioredis.Redis, prefix: str) -> None:
         self.redis = client
@@ -225,12 +234,7 @@ class RedisPresenceStore:
         return removed == 1
 
     async def sockets_refresh(self, *, sockets, ttl) -> list[int]:
-        """Push back the expiry of live sockets; returns users who had been reaped meanwhile (back online)."""
-        back = []
-        for user_id, socket_id in sockets:
-            if await self.socket_add(user_id=user_id, socket_id=socket_id, ttl=ttl, max_sockets=1 << 30):
-                back.append(user_id)
-        return back
+        return await _sockets_refresh(self, sockets=sockets, ttl=ttl)
 
     async def online_reap(self) -> list[int]:
         gone = await self._online_reap(keys=[self._online_key], args=[time.time(), f"{self.prefix}:user:"])
@@ -336,11 +340,7 @@ class MemoryPresenceStore:
         return self.online.pop(user_id, None) is not None
 
     async def sockets_refresh(self, *, sockets, ttl) -> list[int]:
-        back = []
-        for user_id, socket_id in sockets:
-            if await self.socket_add(user_id=user_id, socket_id=socket_id, ttl=ttl, max_sockets=1 << 30):
-                back.append(user_id)
-        return back
+        return await _sockets_refresh(self, sockets=sockets, ttl=ttl)
 
     async def online_reap(self) -> list[int]:
         now = time.time()
