@@ -83,6 +83,15 @@ def browser(playwright_instance, chromium_bin_module, netns, app_workdir):
     browser.close()
 
 
+@pytest.fixture
+def denied_browser(playwright_instance, chromium_bin_module, netns, app_workdir):
+    """A Chromium whose user refuses the camera and microphone prompt."""
+    args = chromium_args(fake_ui="--use-fake-ui-for-media-stream=deny")
+    denied = browser_launch(playwright_instance, chromium_bin_module, netns, app_workdir, args=args)
+    yield denied
+    denied.close()
+
+
 @pytest.fixture(scope="module")
 def chromium_bin_module(request):
     """The conftest `chromium_bin` check (skip locally, fail in CI), usable by module fixtures."""

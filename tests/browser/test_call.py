@@ -150,19 +150,10 @@ def test_three_user_mesh_and_leave_removes_the_tile(browser, app_server):
         close(*pages)
 
 
-def test_denied_permission_explains_and_joins_without_media(
-    playwright_instance, chromium_bin_module, netns, app_workdir, app_server, browser
-):
-    denied = browser_launch(
-        playwright_instance,
-        chromium_bin_module,
-        netns,
-        app_workdir,
-        args=chromium_args(fake_ui="--use-fake-ui-for-media-stream=deny"),
-    )
+def test_denied_permission_explains_and_joins_without_media(app_server, browser, denied_browser):
     bob = enter(browser, app_server, "bob", "denied")
     try:
-        dave = open_room(denied, app_server, "dave", "denied")
+        dave = open_room(denied_browser, app_server, "dave", "denied")
         expect(dave.locator("#media-error")).to_be_visible()
         expect(dave.locator("#media-error")).to_contain_text("denied")
         join(dave)
@@ -175,7 +166,6 @@ def test_denied_permission_explains_and_joins_without_media(
         dave.context.close()
     finally:
         close(bob)
-        denied.close()
 
 
 def test_no_devices_explains_and_joins_to_watch(

@@ -5,7 +5,6 @@ import re
 from playwright.sync_api import Page, expect
 
 from tests.browser.call import assert_video_flowing, close, screenshot, sign_in, wait_connected
-from tests.browser.conftest import browser_launch, chromium_args
 
 # The dialog states the caller's page goes through, recorded from the first render on.
 RECORD_STATES_JS = """
@@ -88,20 +87,11 @@ def test_call_by_username_rings_and_both_see_video(browser, app_server):
         close(*(page for page in (alice, bob) if page is not None))
 
 
-def test_callee_without_camera_permission_joins_at_once_and_is_told_why(
-    playwright_instance, chromium_bin_module, netns, app_workdir, app_server, browser
-):
+def test_callee_without_camera_permission_joins_at_once_and_is_told_why(app_server, browser, denied_browser):
     """Dave (Chinese UI) denied the camera: accepting still joins him, and the call says why he sends nothing."""
-    denied = browser_launch(
-        playwright_instance,
-        chromium_bin_module,
-        netns,
-        app_workdir,
-        args=chromium_args(fake_ui="--use-fake-ui-for-media-stream=deny"),
-    )
     carol = None
     try:
-        dave = sign_in(denied, app_server, "dave", "/", locale="zh-Hans")
+        dave = sign_in(denied_browser, app_server, "dave", "/", locale="zh-Hans")
         carol = sign_in(browser, app_server, "carol", "/")
         # Dave's presence socket is open (Carol's list shows him) before she calls: else he is offline.
         expect(carol.locator('#online-users li[data-username="dave"]')).to_be_visible(timeout=15_000)
@@ -127,4 +117,3 @@ def test_callee_without_camera_permission_joins_at_once_and_is_told_why(
     finally:
         if carol is not None:
             close(carol)
-        denied.close()
