@@ -164,9 +164,6 @@ class Stats:
         self.buffered_suspended = 0
         self.dropped_unreachable = 0
 
-    def as_dict(self) -> dict:
-        return dict(vars(self))
-
 
 # --- Transports ---------------------------------------------------------------------------
 
@@ -764,10 +761,3 @@ async def hub_get() -> Hub:
             raise
         future.set_result(hub)
     return await asyncio.shield(future)
-
-
-async def hub_reset() -> None:
-    """Close this loop's hub (tests switch backends between cases)."""
-    future = _hubs.pop(asyncio.get_running_loop(), None)
-    if future is not None and future.done() and not future.exception():
-        await future.result().close()
