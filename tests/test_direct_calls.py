@@ -328,6 +328,10 @@ async def test_redis_down_gives_a_clear_error_and_keeps_the_socket(settings, mak
         alice = await sync_to_async(make_user)("alice")
         await sync_to_async(make_user)("bob")
         a = await online(alice)
+        # A pong means the socket has finished opening (it replays any ringing call after the
+        # presence frame): stopping Redis earlier would fail the open, not the call.
+        await a.send({"type": "ping"})
+        await a.recv_type("pong")
         await sync_to_async(redis_server.stop)()
         await a.send({"type": "call", "username": "bob", "id": "c1"})
         error = await a.recv_type("error", timeout=15)
