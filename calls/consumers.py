@@ -1,19 +1,17 @@
 """WebSocket consumers: transport only. The signaling logic lives in calls.services."""
 
-import asyncio
 import logging
 import time
 from urllib.parse import parse_qs
 
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
-from channels.layers import get_channel_layer
 from django.conf import settings
 
 from calls.protocol import CLOSE_CODES, ProtocolError, error_frame, frame_encode, frame_parse
-from calls.services.eviction import room_group_name, user_group_name
-from calls.services.relay import Outbox, background, hub_get
+from calls.services.relay import Outbox, hub_get
 from calls.services.signaling import Refusal, RoomSession
+from calls.services.tasks import background
 
 logger = logging.getLogger(__name__)
 
@@ -55,9 +53,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self.session.leave("disconnected")
             self._refuse("unavailable", "The call service is unavailable; try again shortly.", UNAVAILABLE_CLOSE_CODE)
             return
-        if self.channel_layer is not None:
-            await self.channel_layer.group_add(user_group_name(self.user_id), self.channel_name)
-            await self.channel_layer.group_add(room_group_name(self.slug), self.channel_name)
+        if hub.events is not None:
+            try:
+                await hub.events.room_entered(self.slug)
+            except Exception:  # the call works; admin events reach it once the hub renews (a minute)
+                logger.warning("room %s: could not join its channel-layer group", self.slug, exc_info=True)
 
     @property
     def peer(self):
@@ -79,53 +79,25 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.outbox.put({"type": "websocket.close", "code": close_code})
 
     async def __call__(self, scope, receive, send) -> None:
-        """Channels' consumer loop without a new task and an `asyncio.wait` per frame.
+        """Channels' consumer loop without a task, an `asyncio.wait` and a thread hop per frame.
 
-        The socket is read directly; the rare channel-layer events (sign-out, room closed)
-        wait in a side task. A lock keeps handlers one at a time, as Channels does, and an
-        event handler's failure still ends the consumer.
+        The socket is read directly. Channel-layer events (sign-out, room closed) reach the
+        socket through its process's hub (calls.services.layer_events), not a receive task
+        of its own.
         """
         self.scope = scope
         self.base_send = send
-        self.channel_layer = get_channel_layer(self.channel_layer_alias)
-        lock = asyncio.Lock()
-        events = None
-        if self.channel_layer is not None:
-            self.channel_name = await self.channel_layer.new_channel()
-            events = asyncio.get_running_loop().create_task(self._channel_events(lock))
-            main = asyncio.current_task()
-            events.add_done_callback(lambda task: task.cancelled() or task.exception() is None or main.cancel())
+        handlers = {
+            "websocket.connect": self.websocket_connect,
+            "websocket.receive": self.websocket_receive,
+            "websocket.disconnect": self.websocket_disconnect,
+        }
         try:
             while True:
                 message = await receive()
-                async with lock:
-                    await self.dispatch(message)
+                await handlers[message["type"]](message)
         except StopConsumer:
             pass
-        except asyncio.CancelledError:
-            if events is not None and events.done() and not events.cancelled() and events.exception():
-                raise events.exception() from None
-            raise
-        finally:
-            if events is not None and not events.done():
-                events.cancel()
-
-    async def _channel_events(self, lock: asyncio.Lock) -> None:
-        while True:
-            message = await self.channel_layer.receive(self.channel_name)
-            async with lock:
-                await self.dispatch(message)
-
-    async def dispatch(self, message: dict) -> None:
-        """Frames skip Channels' per-message `close_old_connections` thread hop (41% of CPU under load).
-
-        The frame path never touches the database; each DB call goes through
-        `database_sync_to_async`, which closes stale connections itself.
-        """
-        if message["type"] == "websocket.receive":
-            await self.websocket_receive(message)
-        else:
-            await super().dispatch(message)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         session = self.session
@@ -172,6 +144,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
             self._spawn_close(CLOSE_CODES["unauthenticated"], "disconnected")
         elif kind == "replace":
             background(self._replaced())
+        elif kind == "room-closed":
+            self.outbox.put(frame_encode(error_frame("no-such-room", "This room was closed.")))
+            self._spawn_close(CLOSE_CODES["no-such-room"], "disconnected")
+        elif kind == "room-locked":
+            self.deliver(frame_encode({"type": "room", "locked": message["locked"]}))
 
     def _spawn_close(self, code: int, reason: str) -> None:
         background(self._close(code, reason))
@@ -193,26 +170,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self.session.leave(reason)
         self.outbox.put({"type": "websocket.close", "code": code})
 
-    # Channel-layer events (from synchronous code: sign-out, admin) --------------------------------
-    async def user_evict(self, event: dict) -> None:
-        if event.get("session_key") in (None, self.session_key):
-            self.control({"type": "evict"})
-
-    async def room_control(self, event: dict) -> None:
-        if event["event"] == "closed":
-            self.outbox.put(frame_encode(error_frame("no-such-room", "This room was closed.")))
-            await self._close(CLOSE_CODES["no-such-room"], "disconnected")
-        elif event["event"] == "locked" and self.session is not None:
-            self.deliver(frame_encode({"type": "room", "locked": bool(event["locked"])}))
-
     async def disconnect(self, code: int) -> None:
         if self.session is not None:
             await self.session.suspend()  # no-op if it already left for a reason
         if self.outbox is not None:
             self.outbox.stop()
-        if self.channel_layer is not None and self.session is not None and self.session.joined:
-            await self.channel_layer.group_discard(user_group_name(self.user_id), self.channel_name)
-            await self.channel_layer.group_discard(room_group_name(self.slug), self.channel_name)
 
 
 class PresenceConsumer(AsyncWebsocketConsumer):

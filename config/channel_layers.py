@@ -4,10 +4,13 @@ import asyncio
 import logging
 
 from channels_redis.core import RedisChannelLayer
+from redis.asyncio import BlockingConnectionPool
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from calls.services.room_state import REDIS_POOL_WAIT
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +28,11 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
         retry = {"retry": Retry(ExponentialBackoff(cap=1.0, base=0.05), 3), "retry_on_error": [RedisConnectionError]}
         hosts = [dict(host, **retry) if isinstance(host, dict) else host for host in hosts or []]
         super().__init__(hosts=hosts or None, **kwargs)
+
+    def create_pool(self, index: int):
+        """A bounded pool that makes a burst wait for a connection: see calls.services.room_state."""
+        host = dict(self.hosts[index])
+        return BlockingConnectionPool.from_url(host.pop("address"), timeout=REDIS_POOL_WAIT, **host)
 
     async def receive(self, channel: str) -> dict:
         backoff = 0.1

@@ -6,8 +6,10 @@ from collections.abc import Callable
 import orjson
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, parse_cookie
 from django.template.loader import render_to_string
+
+from calls.services.sessions import session_store_for, session_user_get
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +74,32 @@ class DatabaseUnavailableWebSocketMiddleware:
             await send({"type": "websocket.accept"})
             await send({"type": "websocket.send", "text": orjson.dumps(frame).decode()})
             await send({"type": "websocket.close", "code": 4503})
+
+
+class WebSocketAuthMiddleware:
+    """ASGI, for WebSockets: `scope["session"]` and `scope["user"]` from the session cookie.
+
+    Channels' AuthMiddlewareStack does this on Django's one database thread, where a join
+    storm's handshakes queue one after another, and then wraps every frame the socket sends
+    to save a session a socket never changes. Here the session is read from Redis and the
+    user by one query on the event loop (calls.services.sessions); the checks are Django's.
+    """
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        cookies = parse_cookie(_header(scope, b"cookie"))
+        session = session_store_for(session_key=cookies.get(settings.SESSION_COOKIE_NAME))
+        user = await session_user_get(session=session)
+        return await self.app(dict(scope, session=session, user=user), receive, send)
+
+
+def _header(scope, name: bytes) -> str:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return value.decode("latin-1")
+    return ""
 
 
 class ContentSecurityPolicyMiddleware:

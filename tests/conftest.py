@@ -61,6 +61,15 @@ def signaling(request, settings):
         redis_delete_prefix(config["REDIS_URL"], config["KEY_PREFIX"])
 
 
+@pytest.fixture(autouse=True)
+def _join_lookup_connections_closed():
+    """Each test's event loop opens its own PostgreSQL connections for join look-ups."""
+    yield
+    from calls.services.sql import sql_pools_discard
+
+    sql_pools_discard()
+
+
 @pytest.fixture
 def free_port() -> int:
     with socket.socket() as sock:

@@ -63,9 +63,11 @@ async def gather_bounded(coros, limit: int):
 
 
 def prefix_keys(cluster) -> list[bytes]:
-    """Keys the signaling left behind, apart from each live process's own liveness marker and
-    the session cache (sign-in state that outlives a call, and expires with the session)."""
-    return [key for key in cluster.redis.keys(cluster.prefix) if b":alive:" not in key and b":cache:" not in key]
+    """Keys the signaling left behind, apart from what belongs to the live processes (their
+    liveness markers, the channel-layer group of all processes) and the session cache (sign-in
+    state that outlives a call, and expires with the session)."""
+    own = (b":alive:", b":cache:", b":group:signaling.nodes")
+    return [key for key in cluster.redis.keys(cluster.prefix) if not any(part in key for part in own)]
 
 
 def assert_no_leftovers(cluster) -> None:

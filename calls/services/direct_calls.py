@@ -44,8 +44,9 @@ from calls.services.presence import (
     TooManyPresenceSockets,
 )
 from calls.services.ratelimit import ratelimit_hit
-from calls.services.relay import TokenBucket, background, hub_get
+from calls.services.relay import TokenBucket, hub_get
 from calls.services.room_state import redis_client_create
+from calls.services.tasks import background
 
 logger = logging.getLogger(__name__)
 

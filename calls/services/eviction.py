@@ -8,6 +8,10 @@ from channels.layers import get_channel_layer
 logger = logging.getLogger(__name__)
 
 
+# Every server process's room sockets, through calls.services.layer_events.
+NODES_GROUP = "signaling.nodes"
+
+
 def user_group_name(user_id: int) -> str:
     return f"user.{user_id}"
 
@@ -27,10 +31,13 @@ def _group_send(group: str, message: dict) -> None:
 
 
 def user_sockets_evict(*, user_id: int, session_key: str | None, reason: str) -> None:
-    """Ask every server process to close the user's sockets (only those of `session_key` if given)."""
-    _group_send(user_group_name(user_id), {"type": "user.evict", "session_key": session_key, "reason": reason})
+    """Ask every server process to close the user's sockets (only those of `session_key` if given):
+    presence sockets are members of the user's group, room sockets hear it through their process."""
+    event = {"type": "user.evict", "user_id": user_id, "session_key": session_key, "reason": reason}
+    _group_send(user_group_name(user_id), event)
+    _group_send(NODES_GROUP, event)
 
 
 def room_sockets_notify(*, slug: str, event: str, **fields) -> None:
     """Tell the sockets of a room that an admin closed or (un)locked it."""
-    _group_send(room_group_name(slug), {"type": "room.control", "event": event, **fields})
+    _group_send(room_group_name(slug), {"type": "room.control", "slug": slug, "event": event, **fields})

@@ -27,8 +27,10 @@ from typing import Protocol
 
 import orjson
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from django.conf import settings
 
+from .layer_events import LayerEvents
 from .room_state import (
     BUFFERED,
     GONE,
@@ -39,8 +41,12 @@ from .room_state import (
     RoomState,
     redis_client_create,
 )
+from .tasks import background
 
 logger = logging.getLogger(__name__)
+
+# Channel-layer memberships are renewed every this many sweeps (a minute at the default heartbeat).
+EVENTS_RENEW_SWEEPS = 12
 
 
 class Connection(Protocol):
@@ -54,17 +60,6 @@ class Connection(Protocol):
 
     def deliver(self, text: str) -> None: ...
     def control(self, message: dict) -> None: ...
-
-
-_background: set[asyncio.Task] = set()
-
-
-def background(coro) -> asyncio.Task:
-    """Start a fire-and-forget task, keeping a reference until it ends (the loop keeps only weak ones)."""
-    task = asyncio.get_running_loop().create_task(coro)
-    _background.add(task)
-    task.add_done_callback(_background.discard)
-    return task
 
 
 class TokenBucket:
@@ -351,6 +346,7 @@ class Hub:
         # Told the (peer_id, reason) pairs of peers the sweeper or a grace expiry removed.
         self.on_gone: Callable[[list[tuple[str, str]]], None] | None = None
         self.participations = None  # the ParticipationLog of the process, written behind
+        self.events = None  # LayerEvents: sign-out and admin events for the local sockets
         self.suspended: dict[str, Suspension] = {}  # peer_id -> its suspension on this node
         self.joining: dict[str, list[str]] = {}  # peer_id -> frames that arrived before its socket attached
         self._pending: deque[tuple[str, str, str]] = deque()  # (slug, peer_id, text) to buffer, in order
@@ -359,6 +355,8 @@ class Hub:
 
     async def start(self) -> None:
         await self.transport.start(self._on_remote)
+        if self.events is not None:
+            await self.events.start()
         self.sweeper = asyncio.get_running_loop().create_task(self._sweep_forever())
 
     async def close(self) -> None:
@@ -368,6 +366,8 @@ class Hub:
             suspension.timer.cancel()
         if self.participations is not None:
             await self.participations.close_log()
+        if self.events is not None:
+            await self.events.close()
         await self.transport.close()
         await self.state.close()
 
@@ -400,6 +400,8 @@ class Hub:
             self._mirror_prune(conn.slug)
         if not any(c.user_id == conn.user_id for c in self.local.values()):
             self.user_buckets.pop(conn.user_id, None)
+        if self.events is not None:
+            self.events.room_left(conn.slug)
 
     def suspend(self, conn: Connection, grace: float) -> None:
         """The socket is gone but the peer stays in the room for `grace` seconds.
@@ -414,6 +416,8 @@ class Hub:
         self.suspended[peer_id] = Suspension(slug=conn.slug, timer=timer)
         if not any(c.user_id == conn.user_id for c in self.local.values()):
             self.user_buckets.pop(conn.user_id, None)
+        if self.events is not None:
+            self.events.room_left(conn.slug)
 
     def suspension_confirm(self, peer_id: str, marked: bool) -> None:
         """The room state marked the peer suspended (or it was already gone: forget it)."""
@@ -698,6 +702,8 @@ class Hub:
         if self.session_checker is not None and conns:
             for conn in await self.session_checker(conns):
                 conn.control({"type": "evict", "reason": "signed-out"})
+        if self.events is not None and self._sweeps % EVENTS_RENEW_SWEEPS == 0:
+            await self.events.renew()
 
 
 # Server frames that a resume welcome supersedes, so they are not buffered for a suspended peer.
@@ -728,6 +734,9 @@ def _hub_create() -> Hub:
         hub = Hub(state=MemoryRoomState(), transport=MemoryTransport(), node_id=node_id, config=config)
     from calls.services.participation import ParticipationLog
 
+    layer = get_channel_layer()
+    if layer is not None:
+        hub.events = LayerEvents(layer=layer, connections=hub.local)
     hub.session_checker = _revoked_connections
     hub.participations = ParticipationLog()
     hub.on_gone = hub.participations.close_many

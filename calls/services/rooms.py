@@ -1,6 +1,8 @@
 """Rooms: who may see and join them, and the moderator actions on them."""
 
+import functools
 import secrets
+from dataclasses import dataclass
 
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
@@ -8,6 +10,7 @@ from django.utils.text import slugify
 
 from accounts.models import User
 from calls.models import Room
+from calls.services.sql import sql_fetchone
 
 
 class RoomAccessError(Exception):
@@ -28,7 +31,7 @@ def room_list_for_user(*, user: User) -> QuerySet[Room]:
     return rooms.filter(Q(owner=user) | (allowed & Q(is_locked=False)))
 
 
-def room_may_moderate(*, room: Room, user: User) -> bool:
+def room_may_moderate(*, room: "Room | RoomAccess", user: User) -> bool:
     return user.is_staff or room.owner_id == user.pk
 
 
@@ -38,17 +41,67 @@ def room_with_access(*, slug: str, user: User, **filters) -> QuerySet[Room]:
     return Room.objects.filter(slug=slug, is_active=True, **filters).annotate(user_allowed=Exists(allowed))
 
 
-def room_get_for_join(*, slug: str, user: User) -> Room:
-    """The room `slug` if `user` may join it now, else RoomAccessError with the protocol code."""
-    room = room_with_access(slug=slug, user=user).first()
+@dataclass(frozen=True, slots=True)
+class RoomAccess:
+    """What deciding a join needs to know of a room, whichever way it was read."""
+
+    id: int
+    slug: str
+    name: str
+    capacity: int
+    is_private: bool
+    is_locked: bool
+    owner_id: int
+    user_allowed: bool
+
+
+def room_access_check(*, room: Room | RoomAccess | None, user: User, resuming: bool = False) -> None:
+    """Raise RoomAccessError with the protocol code unless `user` may join `room` now.
+
+    A locked room keeps out newcomers, not a member whose connection blinked (`resuming`).
+    """
     if room is None:
         raise RoomAccessError(code="no-such-room", message="There is no open room at this address.")
     moderator = room_may_moderate(room=room, user=user)
     if room.is_private and not moderator and not room.user_allowed:
         raise RoomAccessError(code="forbidden", message="This room is private and you are not on its list.")
-    if room.is_locked and not moderator:
+    if room.is_locked and not moderator and not resuming:
         raise RoomAccessError(code="forbidden", message="This room is locked: nobody new may join.")
+
+
+def room_get_for_join(*, slug: str, user: User) -> Room:
+    """The room `slug` if `user` may join it now, else RoomAccessError with the protocol code."""
+    room = room_with_access(slug=slug, user=user).first()
+    room_access_check(room=room, user=user)
     return room
+
+
+@functools.cache
+def _room_access_sql() -> str:
+    room, allowed = Room._meta.db_table, Room.allowed_users.through._meta.db_table
+    return (
+        "SELECT r.id, r.slug, r.name, r.capacity, r.is_private, r.is_locked, r.owner_id,"
+        f" EXISTS (SELECT 1 FROM {allowed} a WHERE a.room_id = r.id AND a.user_id = %s)"
+        f" FROM {room} r WHERE r.slug = %s AND r.is_active"
+    )
+
+
+async def room_access_fetch(*, slug: str, user_id: int) -> RoomAccess | None:
+    """The active room `slug` as a join sees it, in one query off Django's database thread."""
+    row = await sql_fetchone(_room_access_sql(), (user_id, slug))
+    if row is None:
+        return None
+    room_id, slug, name, capacity, is_private, is_locked, owner_id, user_allowed = row
+    return RoomAccess(
+        id=room_id,
+        slug=slug,
+        name=name,
+        capacity=capacity,
+        is_private=bool(is_private),
+        is_locked=bool(is_locked),
+        owner_id=owner_id,
+        user_allowed=bool(user_allowed),
+    )
 
 
 @transaction.atomic

@@ -1,13 +1,111 @@
-"""Find sockets whose user was deactivated or whose session ended (signed out elsewhere);
-the Redis connection pool of the session cache."""
+"""Who a WebSocket belongs to: the signed-in user of its session cookie, read without Django's
+database thread; the sockets whose user was deactivated or whose session ended (signed out
+elsewhere); the Redis connection pool of the session cache."""
 
+import asyncio
+import functools
 import threading
+import weakref
+from importlib import import_module
 
 import redis
+from channels.db import database_sync_to_async
 from django.conf import settings
-from django.contrib.auth import get_user_model
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model, load_backend
+from django.contrib.auth.models import AnonymousUser
+from django.contrib.sessions.backends.base import SessionBase
 from django.contrib.sessions.models import Session
+from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache, RedisSerializer
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare
+
+from calls.services.room_state import redis_client_create
+from calls.services.sql import sql_fetchone
+
+MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
+CACHED_DB_ENGINE = "django.contrib.sessions.backends.cached_db"
+# What a socket needs of its user: identity, name, moderator rights, and the password hash
+# that signs the session (a changed password ends the session, as on the website).
+_USER_FIELDS = {"id", "username", "display_name", "password", "is_active", "is_staff", "is_superuser"}
+
+_cache_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict]" = weakref.WeakKeyDictionary()
+
+
+def session_store_for(*, session_key: str | None) -> SessionBase:
+    """The session engine's store for a cookie's key, not loaded."""
+    return import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+
+
+async def session_data_load(*, session: SessionBase) -> dict:
+    """The session's data. Cached sessions are one Redis GET on this loop; the rest go
+    through the session engine on Django's database thread, as Channels does."""
+    if session.session_key is None:
+        return {}
+    if settings.SESSION_ENGINE == CACHED_DB_ENGINE:
+        cache = caches[settings.SESSION_CACHE_ALIAS]
+        if isinstance(cache, RedisCache):
+            try:
+                raw = await _cache_client(cache).get(cache.make_key(session.cache_key))
+            except redis.RedisError:
+                raw = None  # the engine falls back to the database, as it does over HTTP
+            if raw is not None:
+                return RedisSerializer().loads(raw)
+    return await database_sync_to_async(session.load)()
+
+
+def _cache_client(cache: RedisCache):
+    clients = _cache_clients.setdefault(asyncio.get_running_loop(), {})
+    url = cache._servers[0]  # the primary: where sessions are written
+    if url not in clients:
+        clients[url] = redis_client_create(url)
+    return clients[url]
+
+
+@functools.cache
+def _user_columns() -> tuple[str, ...]:
+    """_USER_FIELDS in the model's field order, as `Model.from_db` takes them."""
+    return tuple(field.attname for field in get_user_model()._meta.concrete_fields if field.attname in _USER_FIELDS)
+
+
+@functools.cache
+def _user_sql() -> str:
+    return f"SELECT {', '.join(_user_columns())} FROM {get_user_model()._meta.db_table} WHERE id = %s"
+
+
+async def user_fetch(*, user_id: int):
+    """The active user `user_id` with only the fields a socket needs, or None."""
+    row = await sql_fetchone(_user_sql(), (user_id,))
+    if row is None:
+        return None
+    user = get_user_model().from_db("default", _user_columns(), row)
+    return user if user.is_active else None
+
+
+async def session_user_get(*, session: SessionBase):
+    """The signed-in user of `session`, or AnonymousUser: the checks of Django's `get_user`.
+
+    The user and its backend must still be valid, and the session's hash must match the
+    user's password (or a SECRET_KEY_FALLBACKS form of it), so that changing the password
+    signs other browsers out of calls too.
+    """
+    data = await session_data_load(session=session)
+    backend_path = data.get(BACKEND_SESSION_KEY)
+    if SESSION_KEY not in data or backend_path not in settings.AUTHENTICATION_BACKENDS:
+        return AnonymousUser()
+    user_id = get_user_model()._meta.pk.to_python(data[SESSION_KEY])
+    if backend_path == MODEL_BACKEND:
+        user = await user_fetch(user_id=user_id)
+    else:
+        user = await database_sync_to_async(load_backend(backend_path).get_user)(user_id)
+    if user is None:
+        return AnonymousUser()
+    session_hash = data.get(HASH_SESSION_KEY) or ""
+    hashes = [user.get_session_auth_hash(), *user.get_session_auth_fallback_hash()]
+    if not session_hash or not any(constant_time_compare(session_hash, known) for known in hashes):
+        return AnonymousUser()
+    return user
+
 
 _DB_BACKED_ENGINES = ("django.contrib.sessions.backends.db", "django.contrib.sessions.backends.cached_db")
 

@@ -25,10 +25,10 @@ from calls.services.relay import Hub, TokenBucket
 from calls.services.room_state import JoinResult, PeerRecord, Resumed, RoomFull, TooManySockets
 from calls.services.rooms import (
     RoomAccessError,
-    room_get_for_join,
+    room_access_check,
+    room_access_fetch,
     room_may_moderate,
     room_set_locked,
-    room_with_access,
 )
 from calls.services.turn import ice_servers_build
 
@@ -87,27 +87,20 @@ def _resume_signature(slug: str, peer_id: str, user_id: int) -> str:
     return salted_hmac("parley.signaling.resume", f"{slug}|{peer_id}|{user_id}", algorithm="sha256").hexdigest()[:32]
 
 
-@database_sync_to_async
-def _room_load(slug: str, user, resuming: bool) -> RoomInfo:
+async def _room_load(slug: str, user, resuming: bool) -> RoomInfo:
+    room = await room_access_fetch(slug=slug, user_id=user.pk)
     try:
-        room: Room = room_get_for_join(slug=slug, user=user)
+        room_access_check(room=room, user=user, resuming=resuming)
     except RoomAccessError as error:
-        # A locked room keeps out newcomers, not a member whose connection blinked.
-        room = room_with_access(slug=slug, user=user, is_locked=True).first() if resuming else None
-        if room is None or error.code != "forbidden" or (room.is_private and not _room_lets_in(room, user)):
-            raise Refusal(error.code, error.message) from None
+        raise Refusal(error.code, error.message) from None
     return RoomInfo(
-        id=room.pk,
+        id=room.id,
         slug=room.slug,
         name=room.name,
         capacity=room.capacity,
         locked=room.is_locked,
         moderator=room_may_moderate(room=room, user=user),
     )
-
-
-def _room_lets_in(room: Room, user) -> bool:
-    return room_may_moderate(room=room, user=user) or room.user_allowed
 
 
 class RoomSession:

@@ -147,7 +147,8 @@ if REDIS_URL:
             "CONFIG": {
                 # redis-py 8 sets socket_timeout=5 s, the same as the layer's blocking read:
                 # idle consumers would crash (channels_redis#422). No socket timeout, a
-                # keepalive instead, and a pool large enough for a join storm.
+                # keepalive instead, and a bounded pool that makes a join storm wait for a
+                # connection instead of opening hundreds (config/channel_layers.py).
                 "hosts": [
                     {
                         "address": REDIS_URL,
@@ -155,7 +156,7 @@ if REDIS_URL:
                         "socket_connect_timeout": 5,
                         "socket_keepalive": True,
                         "health_check_interval": 30,
-                        "max_connections": env.int("REDIS_MAX_CONNECTIONS", default=1000),
+                        "max_connections": env.int("REDIS_MAX_CONNECTIONS", default=64),
                     }
                 ],
                 # Deployments sharing one Redis (different SIGNALING_KEY_PREFIX) keep their groups apart.

@@ -1,0 +1,107 @@
+"""Read-only SQL for the WebSocket join path, without Django's database thread.
+
+Every `database_sync_to_async` call queues on one thread (it is thread-sensitive), so in a
+join storm each socket's user and room look-ups waited there one after another, and the ORM
+spent more CPU building the queries than PostgreSQL spent running them (docs/performance.md).
+On PostgreSQL the join's two look-ups run on this event loop through a few psycopg async
+connections; on other databases (the embedded SQLite) through Django's connection as before.
+Failures are raised as Django's `OperationalError`, so the handshake's database-outage refusal
+(config.middleware) covers both.
+"""
+
+import asyncio
+import weakref
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from channels.db import database_sync_to_async
+from django.db import DEFAULT_DB_ALIAS, OperationalError, connections
+
+# Connections one process keeps for join look-ups; more sockets wait their turn (a look-up
+# takes well under a millisecond).
+POOL_SIZE = 4
+CONNECT_TIMEOUT = 5
+
+
+class AsyncSqlPool:
+    """At most `size` autocommit psycopg connections on one event loop, opened on demand.
+
+    A connection that failed is closed, not reused, so the first look-up after a database
+    restart opens a fresh one instead of failing again.
+    """
+
+    def __init__(self, *, params: dict[str, Any], size: int = POOL_SIZE) -> None:
+        self.params = params
+        self.size = size
+        self.idle: list[psycopg.AsyncConnection] = []
+        self.opened: set[psycopg.AsyncConnection] = set()
+        self.slots = asyncio.Semaphore(size)
+
+    async def fetchone(self, sql: str, args: Sequence[Any]) -> tuple | None:
+        async with self.slots:
+            connection = self.idle.pop() if self.idle else None
+            try:
+                if connection is None:
+                    connection = await psycopg.AsyncConnection.connect(autocommit=True, **self.params)
+                    self.opened.add(connection)
+                cursor = await connection.execute(sql, args)
+                row = await cursor.fetchone()
+            except BaseException as error:
+                if connection is not None:
+                    self.opened.discard(connection)
+                    connection.pgconn.finish()  # at once: a cancelled task may not get to await a close
+                if isinstance(error, psycopg.Error):
+                    raise OperationalError(str(error)) from error
+                raise
+            self.idle.append(connection)
+            return row
+
+    def discard(self) -> None:
+        """Hang up every connection, from outside the loop."""
+        self.idle.clear()
+        while self.opened:
+            self.opened.pop().pgconn.finish()
+
+
+_pools: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncSqlPool]" = weakref.WeakKeyDictionary()
+
+
+def _pool_params(alias: str) -> dict[str, Any]:
+    """Django's own connection parameters, less its sync-only cursor class and adapters."""
+    params = connections[alias].get_connection_params()
+    for django_only in ("cursor_factory", "context"):
+        params.pop(django_only, None)
+    params.setdefault("connect_timeout", CONNECT_TIMEOUT)
+    return params
+
+
+def _pool_get(alias: str) -> AsyncSqlPool:
+    loop = asyncio.get_running_loop()
+    pool = _pools.get(loop)
+    if pool is None:
+        pool = _pools[loop] = AsyncSqlPool(params=_pool_params(alias))
+    return pool
+
+
+def _fetchone_sync(sql: str, args: Sequence[Any], alias: str) -> tuple | None:
+    with connections[alias].cursor() as cursor:
+        cursor.execute(sql, args)
+        return cursor.fetchone()
+
+
+async def sql_fetchone(sql: str, args: Sequence[Any], *, alias: str = DEFAULT_DB_ALIAS) -> tuple | None:
+    """One row of a read-only query (`%s` placeholders), from any coroutine."""
+    if connections[alias].vendor == "postgresql":
+        return await _pool_get(alias).fetchone(sql, args)
+    return await database_sync_to_async(_fetchone_sync)(sql, args, alias)
+
+
+def sql_pools_discard() -> None:
+    """Hang up every loop's connections, from outside any loop.
+
+    For tests: each runs its own event loop, and PostgreSQL would keep their connections
+    (and refuse to drop the test database) until the loops are garbage.
+    """
+    while _pools:
+        _pools.popitem()[1].discard()
