@@ -9,7 +9,7 @@ from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, parse_cookie
 from django.template.loader import render_to_string
 
-from calls.services.sessions import session_store_for, session_user_get
+from calls.services.sessions import session_user_get, socket_session_for
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ class WebSocketAuthMiddleware:
 
     async def __call__(self, scope, receive, send):
         cookies = parse_cookie(_header(scope, b"cookie"))
-        session = session_store_for(session_key=cookies.get(settings.SESSION_COOKIE_NAME))
+        session = socket_session_for(cookie=cookies.get(settings.SESSION_COOKIE_NAME))
         user = await session_user_get(session=session)
         return await self.app(dict(scope, session=session, user=user), receive, send)
 

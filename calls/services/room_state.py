@@ -25,6 +25,10 @@ class TooManySockets(Exception):
     """The user already has the most room sockets allowed."""
 
 
+class Banned(Exception):
+    """A moderator removed the user from the room a short while ago."""
+
+
 @dataclass(slots=True)
 class PeerRecord:
     peer_id: str
@@ -79,7 +83,7 @@ GONE = "gone"
 
 class RoomState(Protocol):
     async def join(
-        self, *, slug: str, peer: PeerRecord, capacity: int, max_per_user: int, ttl: float
+        self, *, slug: str, peer: PeerRecord, capacity: int, max_per_user: int, ttl: float, refuse_banned: bool
     ) -> JoinResult: ...
     async def leave(self, *, slug: str, peer: PeerRecord) -> tuple[bool, list[PeerRecord]]: ...
     async def peer_get(self, *, slug: str, peer_id: str) -> PeerRecord | None: ...
@@ -89,7 +93,6 @@ class RoomState(Protocol):
     async def reap(self, *, slug: str) -> tuple[list[Gone], list[PeerRecord]]: ...
     async def rooms_list(self) -> list[str]: ...
     async def ban(self, *, slug: str, user_id: int, seconds: float) -> None: ...
-    async def is_banned(self, *, slug: str, user_id: int) -> bool: ...
     async def user_sockets_live(self, *, user_id: int) -> int: ...
     async def suspend(self, *, slug: str, peer: PeerRecord, grace: float) -> bool: ...
     async def buffer(self, *, slug: str, peer_id: str, node: str, text: str, limit: int) -> str: ...
@@ -120,12 +123,13 @@ local function reap_expired(peers, exp, susp, now, bufbase)
 end
 """
 
-# KEYS: peers hash, expiry zset, user sockets zset, rooms set, suspended hash
-# ARGV: now, buffer key base, peer_id, record, expiry, capacity, max_per_user, slug
+# KEYS: peers hash, expiry zset, user sockets zset, rooms set, suspended hash, ban key
+# ARGV: now, buffer key base, peer_id, record, expiry, capacity, max_per_user, slug, refuse banned (1/0)
 _JOIN = (
     _REAP_EXPIRED
     + """
 local reaped = reap_expired(KEYS[1], KEYS[2], KEYS[5], ARGV[1], ARGV[2])
+if ARGV[9] == '1' and redis.call('EXISTS', KEYS[6]) == 1 then return {-3, reaped, {}} end
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[1])
 if redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[7]) then return {-2, reaped, {}} end
 if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[6]) then return {-1, reaped, {}} end
@@ -296,18 +300,37 @@ class RedisRoomState:
     def _rooms_key(self) -> str:
         return f"{self.prefix}:rooms"
 
-    async def join(self, *, slug, peer, capacity, max_per_user, ttl) -> JoinResult:
+    async def join(self, *, slug, peer, capacity, max_per_user, ttl, refuse_banned) -> JoinResult:
         peers_key, exp_key = self._keys(slug)
         now = time.time()
         status, reaped, others = await self._join(
-            keys=[peers_key, exp_key, self._user_key(peer.user_id), self._rooms_key, self._suspended_key(slug)],
-            args=[now, self._buffer_base(slug), peer.peer_id, peer.dumps(), now + ttl, capacity, max_per_user, slug],
+            keys=[
+                peers_key,
+                exp_key,
+                self._user_key(peer.user_id),
+                self._rooms_key,
+                self._suspended_key(slug),
+                self._ban_key(slug, peer.user_id),
+            ],
+            args=[
+                now,
+                self._buffer_base(slug),
+                peer.peer_id,
+                peer.dumps(),
+                now + ttl,
+                capacity,
+                max_per_user,
+                slug,
+                "1" if refuse_banned else "0",
+            ],
         )
         gone = _gone_list(reaped)
         if status == -1:
             raise RoomFull(gone)
         if status == -2:
             raise TooManySockets(gone)
+        if status == -3:
+            raise Banned(gone)
         return JoinResult(peers=[PeerRecord.loads(raw) for raw in others], reaped=gone)
 
     async def leave(self, *, slug, peer) -> tuple[bool, list[PeerRecord]]:
@@ -371,11 +394,11 @@ class RedisRoomState:
     async def rooms_list(self) -> list[str]:
         return [slug.decode() for slug in await self.redis.smembers(self._rooms_key)]
 
-    async def ban(self, *, slug, user_id, seconds) -> None:
-        await self.redis.set(f"{self.prefix}:ban:{slug}:{user_id}", 1, px=int(seconds * 1000))
+    def _ban_key(self, slug: str, user_id: int) -> str:
+        return f"{self.prefix}:ban:{slug}:{user_id}"
 
-    async def is_banned(self, *, slug, user_id) -> bool:
-        return bool(await self.redis.exists(f"{self.prefix}:ban:{slug}:{user_id}"))
+    async def ban(self, *, slug, user_id, seconds) -> None:
+        await self.redis.set(self._ban_key(slug, user_id), 1, px=int(seconds * 1000))
 
     async def user_sockets_live(self, *, user_id) -> int:
         """How many unexpired room sockets the user has, in any room (a direct call's busy check)."""
@@ -495,9 +518,11 @@ class MemoryRoomState:
             del self.rooms[slug]
         return True
 
-    async def join(self, *, slug, peer, capacity, max_per_user, ttl) -> JoinResult:
+    async def join(self, *, slug, peer, capacity, max_per_user, ttl, refuse_banned) -> JoinResult:
         reaped = self._reap_now(slug)
         now = time.time()
+        if refuse_banned and self.bans.get((slug, peer.user_id), 0) > now:
+            raise Banned(reaped)
         sockets = {pid for pid in self.user_sockets.get(peer.user_id, set()) if self.expiry.get(pid, 0) > now}
         self.user_sockets[peer.user_id] = sockets
         if len(sockets) >= max_per_user:
@@ -544,9 +569,6 @@ class MemoryRoomState:
 
     async def ban(self, *, slug, user_id, seconds) -> None:
         self.bans[(slug, user_id)] = time.time() + seconds
-
-    async def is_banned(self, *, slug, user_id) -> bool:
-        return self.bans.get((slug, user_id), 0) > time.time()
 
     async def user_sockets_live(self, *, user_id) -> int:
         now = time.time()

@@ -6,6 +6,7 @@ import asyncio
 import functools
 import threading
 import weakref
+from dataclasses import dataclass
 from importlib import import_module
 
 import redis
@@ -13,7 +14,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model, load_backend
 from django.contrib.auth.models import AnonymousUser
-from django.contrib.sessions.backends.base import SessionBase
+from django.contrib.sessions.backends.cached_db import KEY_PREFIX as CACHED_DB_KEY_PREFIX
 from django.contrib.sessions.models import Session
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache, RedisSerializer
@@ -29,37 +30,52 @@ CACHED_DB_ENGINE = "django.contrib.sessions.backends.cached_db"
 # that signs the session (a changed password ends the session, as on the website).
 _USER_FIELDS = {"id", "username", "display_name", "password", "is_active", "is_staff", "is_superuser"}
 
-_cache_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict]" = weakref.WeakKeyDictionary()
+_session_caches: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple]" = weakref.WeakKeyDictionary()
 
 
-def session_store_for(*, session_key: str | None) -> SessionBase:
-    """The session engine's store for a cookie's key, not loaded."""
-    return import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+@dataclass(frozen=True, slots=True)
+class SocketSession:
+    """What a socket keeps of its session: the key, so that signing out closes its sockets.
+
+    A socket never changes its session, so it holds no session store (Channels' holds one,
+    and wraps every frame sent to save it).
+    """
+
+    session_key: str | None
 
 
-async def session_data_load(*, session: SessionBase) -> dict:
+def socket_session_for(*, cookie: str | None) -> SocketSession:
+    """The session named by a cookie value; keys the session engines would refuse are none."""
+    return SocketSession(session_key=cookie if cookie and len(cookie) >= 8 else None)
+
+
+async def session_data_load(*, session: SocketSession) -> dict:
     """The session's data. Cached sessions are one Redis GET on this loop; the rest go
     through the session engine on Django's database thread, as Channels does."""
     if session.session_key is None:
         return {}
     if settings.SESSION_ENGINE == CACHED_DB_ENGINE:
-        cache = caches[settings.SESSION_CACHE_ALIAS]
-        if isinstance(cache, RedisCache):
+        cache, client = _session_cache()
+        if client is not None:
             try:
-                raw = await _cache_client(cache).get(cache.make_key(session.cache_key))
+                raw = await client.get(cache.make_key(CACHED_DB_KEY_PREFIX + session.session_key))
             except redis.RedisError:
                 raw = None  # the engine falls back to the database, as it does over HTTP
             if raw is not None:
                 return RedisSerializer().loads(raw)
-    return await database_sync_to_async(session.load)()
+    store = import_module(settings.SESSION_ENGINE).SessionStore(session.session_key)
+    return await database_sync_to_async(store.load)()
 
 
-def _cache_client(cache: RedisCache):
-    clients = _cache_clients.setdefault(asyncio.get_running_loop(), {})
-    url = cache._servers[0]  # the primary: where sessions are written
-    if url not in clients:
-        clients[url] = redis_client_create(url)
-    return clients[url]
+def _session_cache() -> tuple:
+    """This loop's session cache and, if it is Redis, an async client of its primary server."""
+    loop = asyncio.get_running_loop()
+    found = _session_caches.get(loop)
+    if found is None:
+        cache = caches[settings.SESSION_CACHE_ALIAS]
+        client = redis_client_create(cache._servers[0]) if isinstance(cache, RedisCache) else None
+        found = _session_caches[loop] = (cache, client)
+    return found
 
 
 @functools.cache
@@ -82,7 +98,7 @@ async def user_fetch(*, user_id: int):
     return user if user.is_active else None
 
 
-async def session_user_get(*, session: SessionBase):
+async def session_user_get(*, session: SocketSession):
     """The signed-in user of `session`, or AnonymousUser: the checks of Django's `get_user`.
 
     The user and its backend must still be valid, and the session's hash must match the

@@ -22,7 +22,7 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 from calls.models import Room
 from calls.protocol import PROTOCOL_VERSION, Limits, ProtocolError, error_frame, frame_encode
 from calls.services.relay import Hub, TokenBucket
-from calls.services.room_state import JoinResult, PeerRecord, Resumed, RoomFull, TooManySockets
+from calls.services.room_state import Banned, JoinResult, PeerRecord, Resumed, RoomFull, TooManySockets
 from calls.services.rooms import (
     RoomAccessError,
     room_access_check,
@@ -135,8 +135,6 @@ class RoomSession:
             resume_token_peer(token=resume_token, slug=self.slug, user_id=self.user.pk) if resume_token else None
         )
         self.room = await _room_load(self.slug, self.user, resume_peer is not None)
-        if not self.room.moderator and await self.hub.state.is_banned(slug=self.slug, user_id=self.user.pk):
-            raise Refusal("forbidden", "You were removed from this room by a moderator.")
         if resume_peer is not None and await self._resume(resume_peer):
             return
         self.peer = PeerRecord(
@@ -173,7 +171,11 @@ class RoomSession:
                 capacity=self.room.capacity,
                 max_per_user=self.config["MAX_SOCKETS_PER_USER"],
                 ttl=self.config["PEER_TTL"],
+                refuse_banned=not self.room.moderator,
             )
+        except Banned as banned:
+            self.hub.peers_gone(self.slug, banned.args[0] if banned.args else [])
+            raise Refusal("forbidden", "You were removed from this room by a moderator.") from None
         except RoomFull as full:
             self.hub.peers_gone(self.slug, full.args[0] if full.args else [])
             raise Refusal("room-full", f"This room is full ({self.room.capacity} people).") from None

@@ -64,37 +64,38 @@ class AsyncSqlPool:
             self.opened.pop().pgconn.finish()
 
 
-_pools: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncSqlPool]" = weakref.WeakKeyDictionary()
+# Per event loop: its pool, or None where the database is not PostgreSQL.
+_pools: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncSqlPool | None]" = weakref.WeakKeyDictionary()
 
 
-def _pool_params(alias: str) -> dict[str, Any]:
+def _pool_create() -> "AsyncSqlPool | None":
     """Django's own connection parameters, less its sync-only cursor class and adapters."""
-    params = connections[alias].get_connection_params()
+    database = connections[DEFAULT_DB_ALIAS]
+    if database.vendor != "postgresql":
+        return None
+    params = database.get_connection_params()
     for django_only in ("cursor_factory", "context"):
         params.pop(django_only, None)
     params.setdefault("connect_timeout", CONNECT_TIMEOUT)
-    return params
+    return AsyncSqlPool(params=params)
 
 
-def _pool_get(alias: str) -> AsyncSqlPool:
-    loop = asyncio.get_running_loop()
-    pool = _pools.get(loop)
-    if pool is None:
-        pool = _pools[loop] = AsyncSqlPool(params=_pool_params(alias))
-    return pool
-
-
-def _fetchone_sync(sql: str, args: Sequence[Any], alias: str) -> tuple | None:
-    with connections[alias].cursor() as cursor:
+def _fetchone_sync(sql: str, args: Sequence[Any]) -> tuple | None:
+    with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
         cursor.execute(sql, args)
         return cursor.fetchone()
 
 
-async def sql_fetchone(sql: str, args: Sequence[Any], *, alias: str = DEFAULT_DB_ALIAS) -> tuple | None:
+async def sql_fetchone(sql: str, args: Sequence[Any]) -> tuple | None:
     """One row of a read-only query (`%s` placeholders), from any coroutine."""
-    if connections[alias].vendor == "postgresql":
-        return await _pool_get(alias).fetchone(sql, args)
-    return await database_sync_to_async(_fetchone_sync)(sql, args, alias)
+    loop = asyncio.get_running_loop()
+    if loop in _pools:
+        pool = _pools[loop]
+    else:
+        pool = _pools[loop] = _pool_create()
+    if pool is not None:
+        return await pool.fetchone(sql, args)
+    return await database_sync_to_async(_fetchone_sync)(sql, args)
 
 
 def sql_pools_discard() -> None:
@@ -104,4 +105,6 @@ def sql_pools_discard() -> None:
     (and refuse to drop the test database) until the loops are garbage.
     """
     while _pools:
-        _pools.popitem()[1].discard()
+        pool = _pools.popitem()[1]
+        if pool is not None:
+            pool.discard()
