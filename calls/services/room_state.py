@@ -16,6 +16,8 @@ from typing import Protocol
 import orjson
 import redis.asyncio as aioredis
 
+from calls.services.redis_batch import RedisBatcher
+
 
 class RoomFull(Exception):
     """The room is at capacity."""
@@ -282,6 +284,7 @@ class RedisRoomState:
         self._buffer = client.register_script(_BUFFER)
         self._resume = client.register_script(_RESUME)
         self._adopt = client.register_script(_ADOPT)
+        self.batcher = RedisBatcher(client)
 
     def _keys(self, slug: str) -> tuple[str, str]:
         base = f"{self.prefix}:room:{slug}"
@@ -303,7 +306,8 @@ class RedisRoomState:
     async def join(self, *, slug, peer, capacity, max_per_user, ttl, refuse_banned) -> JoinResult:
         peers_key, exp_key = self._keys(slug)
         now = time.time()
-        status, reaped, others = await self._join(
+        status, reaped, others = await self.batcher.evalsha(
+            self._join,
             keys=[
                 peers_key,
                 exp_key,

@@ -1,6 +1,5 @@
 """Rooms: who may see and join them, and the moderator actions on them."""
 
-import functools
 import secrets
 from dataclasses import dataclass
 
@@ -10,7 +9,7 @@ from django.utils.text import slugify
 
 from accounts.models import User
 from calls.models import Room
-from calls.services.sql import sql_fetchone
+from calls.services.sql import LookupBatch, sql_fetchall, sql_placeholders
 
 
 class RoomAccessError(Exception):
@@ -76,32 +75,46 @@ def room_get_for_join(*, slug: str, user: User) -> Room:
     return room
 
 
-@functools.cache
-def _room_access_sql() -> str:
-    room, allowed = Room._meta.db_table, Room.allowed_users.through._meta.db_table
-    return (
-        "SELECT r.id, r.slug, r.name, r.capacity, r.is_private, r.is_locked, r.owner_id,"
-        f" EXISTS (SELECT 1 FROM {allowed} a WHERE a.room_id = r.id AND a.user_id = %s)"
-        f" FROM {room} r WHERE r.slug = %s AND r.is_active"
-    )
-
-
 async def room_access_fetch(*, slug: str, user_id: int) -> RoomAccess | None:
-    """The active room `slug` as a join sees it, in one query off Django's database thread."""
-    row = await sql_fetchone(_room_access_sql(), (user_id, slug))
-    if row is None:
-        return None
-    room_id, slug, name, capacity, is_private, is_locked, owner_id, user_allowed = row
-    return RoomAccess(
-        id=room_id,
-        slug=slug,
-        name=name,
-        capacity=capacity,
-        is_private=bool(is_private),
-        is_locked=bool(is_locked),
-        owner_id=owner_id,
-        user_allowed=bool(user_allowed),
+    """The active room `slug` as `user_id`'s join sees it, off Django's database thread; the
+    look-ups of one loop turn share one query."""
+    return await _room_access_batch.get((slug, user_id))
+
+
+async def _room_access_fetch_many(keys: list[tuple[str, int]]) -> dict[tuple[str, int], RoomAccess]:
+    slugs = sorted({slug for slug, _ in keys})
+    user_ids = sorted({user_id for _, user_id in keys})
+    rows = await sql_fetchall(
+        "SELECT r.id, r.slug, r.name, r.capacity, r.is_private, r.is_locked, r.owner_id, a.user_id"
+        f" FROM {Room._meta.db_table} r LEFT JOIN {Room.allowed_users.through._meta.db_table} a"
+        f" ON a.room_id = r.id AND a.user_id IN ({sql_placeholders(len(user_ids))})"
+        f" WHERE r.slug IN ({sql_placeholders(len(slugs))}) AND r.is_active",
+        [*user_ids, *slugs],
     )
+    rooms: dict[str, tuple] = {}
+    allowed: dict[str, set[int]] = {}
+    for *room, allowed_user in rows:
+        rooms[room[1]] = room
+        if allowed_user is not None:
+            allowed.setdefault(room[1], set()).add(allowed_user)
+    found = {}
+    for slug, user_id in keys:
+        if slug in rooms:
+            room_id, _, name, capacity, is_private, is_locked, owner_id = rooms[slug]
+            found[(slug, user_id)] = RoomAccess(
+                id=room_id,
+                slug=slug,
+                name=name,
+                capacity=capacity,
+                is_private=bool(is_private),
+                is_locked=bool(is_locked),
+                owner_id=owner_id,
+                user_allowed=user_id in allowed.get(slug, ()),
+            )
+    return found
+
+
+_room_access_batch = LookupBatch(_room_access_fetch_many)
 
 
 @transaction.atomic

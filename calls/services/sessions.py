@@ -21,8 +21,9 @@ from django.core.cache.backends.redis import RedisCache, RedisSerializer
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
+from calls.services.redis_batch import RedisBatcher
 from calls.services.room_state import redis_client_create
-from calls.services.sql import sql_fetchone
+from calls.services.sql import LookupBatch, sql_fetchall, sql_placeholders
 
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 CACHED_DB_ENGINE = "django.contrib.sessions.backends.cached_db"
@@ -55,10 +56,10 @@ async def session_data_load(*, session: SocketSession) -> dict:
     if session.session_key is None:
         return {}
     if settings.SESSION_ENGINE == CACHED_DB_ENGINE:
-        cache, client = _session_cache()
-        if client is not None:
+        cache, batcher = _session_cache()
+        if batcher is not None:
             try:
-                raw = await client.get(cache.make_key(CACHED_DB_KEY_PREFIX + session.session_key))
+                raw = await batcher.execute("GET", cache.make_key(CACHED_DB_KEY_PREFIX + session.session_key))
             except redis.RedisError:
                 raw = None  # the engine falls back to the database, as it does over HTTP
             if raw is not None:
@@ -68,13 +69,13 @@ async def session_data_load(*, session: SocketSession) -> dict:
 
 
 def _session_cache() -> tuple:
-    """This loop's session cache and, if it is Redis, an async client of its primary server."""
+    """This loop's session cache and, if it is Redis, a batcher on its primary server."""
     loop = asyncio.get_running_loop()
     found = _session_caches.get(loop)
     if found is None:
         cache = caches[settings.SESSION_CACHE_ALIAS]
-        client = redis_client_create(cache._servers[0]) if isinstance(cache, RedisCache) else None
-        found = _session_caches[loop] = (cache, client)
+        batcher = RedisBatcher(redis_client_create(cache._servers[0])) if isinstance(cache, RedisCache) else None
+        found = _session_caches[loop] = (cache, batcher)
     return found
 
 
@@ -84,18 +85,25 @@ def _user_columns() -> tuple[str, ...]:
     return tuple(field.attname for field in get_user_model()._meta.concrete_fields if field.attname in _USER_FIELDS)
 
 
-@functools.cache
-def _user_sql() -> str:
-    return f"SELECT {', '.join(_user_columns())} FROM {get_user_model()._meta.db_table} WHERE id = %s"
-
-
 async def user_fetch(*, user_id: int):
-    """The active user `user_id` with only the fields a socket needs, or None."""
-    row = await sql_fetchone(_user_sql(), (user_id,))
-    if row is None:
-        return None
-    user = get_user_model().from_db("default", _user_columns(), row)
-    return user if user.is_active else None
+    """The active user `user_id` with only the fields a socket needs, or None; the look-ups of
+    one loop turn share one query."""
+    user = await _user_batch.get(user_id)
+    return user if user is not None and user.is_active else None
+
+
+async def _users_fetch_many(user_ids: list[int]) -> dict:
+    columns = _user_columns()
+    rows = await sql_fetchall(
+        f"SELECT {', '.join(columns)} FROM {get_user_model()._meta.db_table}"
+        f" WHERE id IN ({sql_placeholders(len(user_ids))})",
+        user_ids,
+    )
+    users = (get_user_model().from_db("default", columns, row) for row in rows)
+    return {user.pk: user for user in users}
+
+
+_user_batch = LookupBatch(_users_fetch_many)
 
 
 async def session_user_get(*, session: SocketSession):

@@ -11,17 +11,23 @@ Failures are raised as Django's `OperationalError`, so the handshake's database-
 
 import asyncio
 import weakref
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Generic, TypeVar
 
 import psycopg
 from channels.db import database_sync_to_async
 from django.db import DEFAULT_DB_ALIAS, OperationalError, connections
 
+from calls.services.tasks import background
+
 # Connections one process keeps for join look-ups; more sockets wait their turn (a look-up
 # takes well under a millisecond).
 POOL_SIZE = 4
 CONNECT_TIMEOUT = 5
+K = TypeVar("K")
+V = TypeVar("V")
+# Keys in one batched look-up (SQLite allows 999 parameters in a query).
+BATCH_KEYS = 400
 
 
 class AsyncSqlPool:
@@ -38,7 +44,7 @@ class AsyncSqlPool:
         self.opened: set[psycopg.AsyncConnection] = set()
         self.slots = asyncio.Semaphore(size)
 
-    async def fetchone(self, sql: str, args: Sequence[Any]) -> tuple | None:
+    async def fetchall(self, sql: str, args: Sequence[Any]) -> list[tuple]:
         async with self.slots:
             connection = self.idle.pop() if self.idle else None
             try:
@@ -46,7 +52,7 @@ class AsyncSqlPool:
                     connection = await psycopg.AsyncConnection.connect(autocommit=True, **self.params)
                     self.opened.add(connection)
                 cursor = await connection.execute(sql, args)
-                row = await cursor.fetchone()
+                rows = await cursor.fetchall()
             except BaseException as error:
                 if connection is not None:
                     self.opened.discard(connection)
@@ -55,7 +61,7 @@ class AsyncSqlPool:
                     raise OperationalError(str(error)) from error
                 raise
             self.idle.append(connection)
-            return row
+            return rows
 
     def discard(self) -> None:
         """Hang up every connection, from outside the loop."""
@@ -80,22 +86,71 @@ def _pool_create() -> "AsyncSqlPool | None":
     return AsyncSqlPool(params=params)
 
 
-def _fetchone_sync(sql: str, args: Sequence[Any]) -> tuple | None:
+def _fetchall_sync(sql: str, args: Sequence[Any]) -> list[tuple]:
     with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
         cursor.execute(sql, args)
-        return cursor.fetchone()
+        return cursor.fetchall()
 
 
-async def sql_fetchone(sql: str, args: Sequence[Any]) -> tuple | None:
-    """One row of a read-only query (`%s` placeholders), from any coroutine."""
+async def sql_fetchall(sql: str, args: Sequence[Any]) -> list[tuple]:
+    """The rows of a read-only query (`%s` placeholders), from any coroutine."""
     loop = asyncio.get_running_loop()
     if loop in _pools:
         pool = _pools[loop]
     else:
         pool = _pools[loop] = _pool_create()
     if pool is not None:
-        return await pool.fetchone(sql, args)
-    return await database_sync_to_async(_fetchone_sync)(sql, args)
+        return await pool.fetchall(sql, args)
+    return await database_sync_to_async(_fetchall_sync)(sql, args)
+
+
+class LookupBatch(Generic[K, V]):
+    """Look-ups asked for during one event-loop turn, answered by one query.
+
+    In a join storm hundreds of handshakes each need their user and their room; one query
+    per turn instead of one per socket (psycopg spends ~0.4 ms of CPU per async query).
+    `fetch_many` gets the distinct keys (at most BATCH_KEYS) and returns what it found.
+    """
+
+    def __init__(self, fetch_many: Callable[[list[K]], Awaitable[dict[K, V]]]) -> None:
+        self.fetch_many = fetch_many
+        self.pending: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[K, asyncio.Future]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    async def get(self, key: K) -> V | None:
+        loop = asyncio.get_running_loop()
+        pending = self.pending.setdefault(loop, {})
+        if not pending:
+            loop.call_soon(self._flush, loop)
+        future = pending.get(key)
+        if future is None:
+            future = pending[key] = loop.create_future()
+        return await asyncio.shield(future)
+
+    def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        pending = self.pending.pop(loop, {})
+        keys = list(pending)
+        for start in range(0, len(keys), BATCH_KEYS):
+            chunk = {key: pending[key] for key in keys[start : start + BATCH_KEYS]}
+            background(self._answer(chunk))
+
+    async def _answer(self, futures: dict[K, asyncio.Future]) -> None:
+        try:
+            found = await self.fetch_many(list(futures))
+        except Exception as error:
+            for future in futures.values():
+                if not future.done():
+                    future.set_exception(error)
+            return
+        for key, future in futures.items():
+            if not future.done():
+                future.set_result(found.get(key))
+
+
+def sql_placeholders(count: int) -> str:
+    """`%s, %s, ...` for an IN list."""
+    return ", ".join(["%s"] * count)
 
 
 def sql_pools_discard() -> None:
