@@ -2,6 +2,8 @@
 
 import asyncio
 import logging
+import time
+import weakref
 
 from channels_redis.core import RedisChannelLayer
 from redis.asyncio import BlockingConnectionPool
@@ -10,6 +12,7 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from calls.services.redis_batch import RedisBatcher
 from calls.services.room_state import REDIS_POOL_WAIT
 
 logger = logging.getLogger(__name__)
@@ -28,11 +31,34 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
         retry = {"retry": Retry(ExponentialBackoff(cap=1.0, base=0.05), 3), "retry_on_error": [RedisConnectionError]}
         hosts = [dict(host, **retry) if isinstance(host, dict) else host for host in hosts or []]
         super().__init__(hosts=hosts or None, **kwargs)
+        self._batchers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def create_pool(self, index: int):
         """A bounded pool that makes a burst wait for a connection: see calls.services.room_state."""
         host = dict(self.hosts[index])
         return BlockingConnectionPool.from_url(host.pop("address"), timeout=REDIS_POOL_WAIT, **host)
+
+    def _batcher(self, group: str) -> RedisBatcher:
+        client = self.connection(self.consistent_hash(group))
+        batcher = self._batchers.get(client)
+        if batcher is None:
+            batcher = self._batchers[client] = RedisBatcher(client)
+        return batcher
+
+    async def group_add(self, group: str, channel: str) -> None:
+        """channels_redis's ZADD then EXPIRE, sent with the other commands of this loop turn (a
+        join storm starts many rooms at once: calls.services.redis_batch)."""
+        assert self.require_valid_group_name(group), "Group name not valid"
+        assert self.require_valid_channel_name(channel), "Channel name not valid"
+        batcher, key = self._batcher(group), self._group_key(group)
+        await asyncio.gather(
+            batcher.execute("ZADD", key, time.time(), channel), batcher.execute("EXPIRE", key, self.group_expiry)
+        )
+
+    async def group_discard(self, group: str, channel: str) -> None:
+        assert self.require_valid_group_name(group), "Group name not valid"
+        assert self.require_valid_channel_name(channel), "Channel name not valid"
+        await self._batcher(group).execute("ZREM", self._group_key(group), channel)
 
     async def receive(self, channel: str) -> dict:
         backoff = 0.1

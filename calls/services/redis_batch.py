@@ -21,6 +21,7 @@ class RedisBatcher:
     def __init__(self, client: aioredis.Redis) -> None:
         self.client = client
         self.pending: list[tuple[tuple, asyncio.Future]] = []
+        self.loading: dict[str, asyncio.Task] = {}  # sha -> its SCRIPT LOAD under way
 
     async def execute(self, *command):
         """Send `command` with the others of this loop turn; its reply, or its error raised."""
@@ -32,11 +33,17 @@ class RedisBatcher:
         return await future
 
     async def evalsha(self, script: AsyncScript, *, keys: Sequence, args: Sequence):
-        """Run a registered script; the first call after Redis lost its scripts loads it again."""
+        """Run a registered script. Redis may not know it (a fresh or restarted server): then it
+        is loaded once, however many calls found it missing, and they run again."""
         try:
             return await self.execute("EVALSHA", script.sha, len(keys), *keys, *args)
         except NoScriptError:
-            return await script(keys=keys, args=args)
+            loading = self.loading.get(script.sha)
+            if loading is None:
+                loading = self.loading[script.sha] = background(self.execute("SCRIPT", "LOAD", script.script))
+                loading.add_done_callback(lambda _: self.loading.pop(script.sha, None))
+            await asyncio.shield(loading)
+            return await self.execute("EVALSHA", script.sha, len(keys), *keys, *args)
 
     def _flush(self) -> None:
         batch, self.pending = self.pending, []
