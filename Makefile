@@ -43,10 +43,10 @@ bench: $(VENV)/.installed
 
 ## serve-uvicorn: production server (uvloop, httptools); needs the production env (docs/performance.md).
 WORKERS ?= 1
-WS ?= websockets
+WS ?= websockets-sansio
 serve-uvicorn: $(VENV)/.installed
 	$(BIN)/uvicorn config.asgi:application --host $(HOST) --port $(PORT) --workers $(WORKERS) \
-		--loop uvloop --http httptools --ws $(WS) --lifespan off --no-access-log
+		--loop uvloop --http httptools --ws $(WS) --ws-max-size 131072 --lifespan off --no-access-log
 
 messages:
 	$(BIN)/python manage.py makemessages -l zh_Hans --ignore=.venv --ignore=staticfiles

@@ -223,8 +223,8 @@ class Server:
         else:
             cmd = [
                 PYTHON, "-m", "uvicorn", "config.asgi:application", "--host", HOST, "--port", str(self.port),
-                "--loop", "uvloop", "--http", "httptools", "--ws", ws, "--lifespan", "off",
-                "--no-access-log", "--log-level", "warning",
+                "--loop", "uvloop", "--http", "httptools", "--ws", ws, "--ws-max-size", "131072",
+                "--lifespan", "off", "--no-access-log", "--log-level", "warning",
             ]  # fmt: skip
         self.log = log.open("w")
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
@@ -500,13 +500,20 @@ def report(result: dict) -> str:
     return "\n".join(lines)
 
 
-MATRIX = [("uvicorn", "websockets", 1), ("uvicorn", "websockets", 2), ("daphne", "-", 1)]
+MATRIX = [
+    ("uvicorn", "websockets-sansio", 1),
+    ("uvicorn", "websockets-sansio", 2),
+    ("uvicorn", "websockets", 1),
+    ("daphne", "-", 1),
+]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--server", choices=["daphne", "uvicorn"], help="one server (default: the matrix)")
-    parser.add_argument("--ws", default="websockets", help="uvicorn --ws: websockets, websockets-sansio, wsproto")
+    parser.add_argument(
+        "--ws", default="websockets-sansio", help="uvicorn --ws: websockets-sansio, websockets, wsproto"
+    )
     parser.add_argument("--procs", type=int, default=1, help="server processes sharing Redis (peers alternate)")
     parser.add_argument("--rooms", type=int, default=200)
     parser.add_argument("--peers", type=int, default=2)

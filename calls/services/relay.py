@@ -354,6 +354,7 @@ class Hub:
         self._sweeps = 0
 
     async def start(self) -> None:
+        await self.state.start()
         await self.transport.start(self._on_remote)
         if self.events is not None:
             await self.events.start()

@@ -102,6 +102,7 @@ class RoomState(Protocol):
     async def adopt(
         self, *, slug: str, peer_id: str, user_id: int, old_node: str, node: str, ttl: float
     ) -> Resumed | None: ...
+    async def start(self) -> None: ...
     async def close(self) -> None: ...
 
 
@@ -464,6 +465,12 @@ class RedisRoomState:
         )
         return _resumed(moved, result)
 
+    async def start(self) -> None:
+        """Load the scripts now, not with a join storm's first EVALSHAs all failing NOSCRIPT."""
+        scripts = (self._join, self._leave, self._reap, self._media, self._suspend, self._buffer, self._resume)
+        for script in (*scripts, self._adopt):
+            await self.redis.script_load(script.script)
+
     async def close(self) -> None:
         await self.redis.aclose()
 
@@ -623,6 +630,9 @@ class MemoryRoomState:
         self.expiry[peer_id] = now + ttl
         others = [peer for pid, peer in self.rooms[slug].items() if pid != peer_id]
         return Resumed(peer=moved, previous_node=old_node, buffered=[], others=others)
+
+    async def start(self) -> None:
+        return None
 
     async def close(self) -> None:
         return None
