@@ -98,6 +98,12 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 await handlers[message["type"]](message)
         except StopConsumer:
             pass
+        finally:
+            # The session and the outbox point back at this consumer: without this, all
+            # they hold would wait for a full garbage collection (a pause after a storm).
+            self.session = None
+            if self.outbox is not None:
+                self.outbox.stop()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         session = self.session

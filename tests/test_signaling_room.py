@@ -533,3 +533,32 @@ async def test_a_stuck_reader_is_closed_once_and_the_close_gets_through():
     await asyncio.wait_for(outbox.task, 2)
     assert sent[-1] == {"type": "websocket.close", "code": 1013}
     assert len(sent) == 2  # the first frame (in flight), then the close: no backlog after it
+
+
+async def test_a_closed_socket_is_freed_at_once_not_by_a_full_garbage_collection(signaling, users, room_for):
+    """Objects left in reference cycles wait for CPython's full collection, a pause of the whole
+    process that grows with the number of open sockets (docs/performance.md)."""
+    import gc
+
+    (alice,) = await users("alice")
+    room = await room_for(alice)
+    warm = await join(room.slug, alice)  # first-use caches (hub, pools) are not per socket
+    await warm.send({"type": "leave"})
+    await warm.expect_close()
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        for _ in range(3):
+            peer = await join(room.slug, alice)
+            await peer.send({"type": "ping"})
+            await peer.recv_type("pong")
+            await peer.send({"type": "leave"})
+            assert await peer.expect_close() == 1000
+            await peer.ws.wait(1)
+        await asyncio.sleep(0.1)
+        gc.collect()
+        left = sorted({type(item).__name__ for item in gc.garbage} & {"RoomConsumer", "RoomSession", "Outbox"})
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert left == []

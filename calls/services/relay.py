@@ -86,20 +86,21 @@ class Outbox:
     """A socket's send queue, drained by one writer task so frames keep their order.
 
     Senders never wait for a slow receiver; a receiver whose queue passes `limit`
-    is closed (overflow) instead of growing memory without bound.
+    is closed (overflow) instead of growing memory without bound. The writer task runs
+    only while there is something to send: an idle socket holds no task (memory), and
+    nothing of a closed one is left in a reference cycle for the garbage collector.
     """
 
-    __slots__ = ("closed", "limit", "on_overflow", "overflowed", "queue", "send", "task", "wake")
+    __slots__ = ("closed", "limit", "on_overflow", "overflowed", "queue", "send", "task")
 
     def __init__(self, send: Callable[[dict], Awaitable[None]], *, limit: int, on_overflow: Callable[[], None]) -> None:
         self.queue: deque[str | dict] = deque()
-        self.wake = asyncio.Event()
         self.send = send
         self.limit = limit
         self.on_overflow = on_overflow
         self.overflowed = False
         self.closed = False
-        self.task = asyncio.get_running_loop().create_task(self._run())
+        self.task: asyncio.Task | None = None
 
     def put(self, item: str | dict) -> bool:
         """Queue a text frame, or a close message (which always gets in: nothing may follow it)."""
@@ -113,29 +114,30 @@ class Outbox:
                 return False
             self.queue.clear()  # a reader this slow would not see the frames before the close anyway
         self.queue.append(item)
-        self.wake.set()
+        if self.task is None:
+            self.task = asyncio.get_running_loop().create_task(self._run())
         return True
 
     async def _run(self) -> None:
         queue = self.queue
         send = self.send
-        while True:
-            await self.wake.wait()
-            self.wake.clear()
+        try:
             while queue:
                 item = queue.popleft()
                 if isinstance(item, str):
                     await send({"type": "websocket.send", "text": item})
                 else:  # a close message: nothing may follow it
-                    await send(item)
                     self.closed = True
                     queue.clear()
-                    return
+                    await send(item)
+        finally:
+            self.task = None
 
     def stop(self) -> None:
         self.closed = True
         self.queue.clear()
-        if not self.task.done():
+        self.on_overflow = None  # the socket's method: no cycle back to it
+        if self.task is not None:
             self.task.cancel()
 
 
