@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import orjson
-from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
@@ -47,6 +46,8 @@ logger = logging.getLogger(__name__)
 
 # Channel-layer memberships are renewed every this many sweeps (a minute at the default heartbeat).
 EVENTS_RENEW_SWEEPS = 12
+# Rooms reaped per Redis pipeline by the sweeper.
+REAP_SLICE = 50
 
 
 class Connection(Protocol):
@@ -696,12 +697,18 @@ class Hub:
         live = [(c.slug, c.peer) for c in conns if now - c.last_seen <= silent_after]
         await self.state.refresh(peers=live, ttl=self.config["PEER_TTL"])
         self._sweeps += 1
-        slugs = set(self.rooms)
-        if self._sweeps % 5 == 0:  # now and then, rooms where no peer of ours is left
-            slugs.update(await self.state.rooms_list())
-        for slug in slugs:
-            reaped, remaining = await self.state.reap(slug=slug)
-            self.peers_gone(slug, reaped, remaining)
+        if self._sweeps % 5 == 0:  # now and then every room, also those where no peer of ours is left
+            slugs = set(self.rooms) | set(await self.state.rooms_list())
+        else:  # rooms with peers of other processes (this one keeps its own alive, or times them out)
+            slugs = {slug for slug, mirror in self.rooms.items() if any(n != self.node_id for n in mirror.values())}
+        slugs = sorted(slugs)
+        # A slice of rooms at a time, each slice one Redis pipeline: reaping 400 rooms one round
+        # trip after another kept the loop busy in bursts that delayed relayed frames.
+        for start in range(0, len(slugs), REAP_SLICE):
+            chunk = slugs[start : start + REAP_SLICE]
+            results = await asyncio.gather(*(self.state.reap(slug=slug) for slug in chunk))
+            for slug, (reaped, remaining) in zip(chunk, results, strict=True):
+                self.peers_gone(slug, reaped, remaining)
         if self.session_checker is not None and conns:
             for conn in await self.session_checker(conns):
                 conn.control({"type": "evict", "reason": "signed-out"})
@@ -750,9 +757,7 @@ async def _revoked_connections(conns: list[Connection]) -> list[Connection]:
     """Sockets whose user was deactivated or whose session ended (one query for all)."""
     from calls.services.sessions import sessions_find_revoked
 
-    revoked = await database_sync_to_async(sessions_find_revoked)(
-        pairs=[(conn.user_id, conn.session_key) for conn in conns]
-    )
+    revoked = await sessions_find_revoked(pairs=[(conn.user_id, conn.session_key) for conn in conns])
     return [conn for conn in conns if (conn.user_id, conn.session_key) in revoked]
 
 
