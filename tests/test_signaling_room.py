@@ -562,3 +562,29 @@ async def test_a_closed_socket_is_freed_at_once_not_by_a_full_garbage_collection
         gc.set_debug(0)
         gc.garbage.clear()
     assert left == []
+
+
+async def test_an_idle_sockets_writer_is_parked_and_comes_back_with_the_next_frame():
+    """Idle sockets hold no writer task (memory per waiting socket); frames still go out in order."""
+    import orjson
+
+    from calls.services.relay import Outbox
+
+    sent: list[str] = []
+
+    async def send(message: dict) -> None:
+        sent.append(message["text"])
+
+    outbox = Outbox(send, limit=10, on_overflow=lambda: None)
+    outbox.put('{"type":"pong","id":"one"}')
+    await asyncio.sleep(0.01)
+    outbox.park()  # it sent something since the last sweep: kept
+    assert outbox.task is not None
+    outbox.park()  # nothing since: parked
+    assert outbox.task is None
+    outbox.put('{"type":"pong","id":"two"}')
+    outbox.put('{"type":"pong","id":"three"}')
+    outbox.park()  # busy again: kept
+    await asyncio.sleep(0.01)
+    assert [orjson.loads(text)["id"] for text in sent] == ["one", "two", "three"]
+    assert outbox.task is not None

@@ -58,6 +58,7 @@ class Connection(Protocol):
     user_id: int
     session_key: str | None
     last_seen: float
+    outbox: "Outbox"
 
     def deliver(self, text: str) -> None: ...
     def control(self, message: dict) -> None: ...
@@ -87,12 +88,13 @@ class Outbox:
     """A socket's send queue, drained by one writer task so frames keep their order.
 
     Senders never wait for a slow receiver; a receiver whose queue passes `limit`
-    is closed (overflow) instead of growing memory without bound. The writer task runs
-    only while there is something to send: an idle socket holds no task (memory), and
-    nothing of a closed one is left in a reference cycle for the garbage collector.
+    is closed (overflow) instead of growing memory without bound. The writer task is
+    started by the first frame and parked by the sweeper once the socket has had nothing
+    to send for a sweep: an idle socket holds no task (memory), a busy one keeps its task
+    (no task per burst), and nothing of a closed socket is left in a reference cycle.
     """
 
-    __slots__ = ("closed", "limit", "on_overflow", "overflowed", "queue", "send", "task")
+    __slots__ = ("busy", "closed", "limit", "on_overflow", "overflowed", "queue", "send", "task", "waiter")
 
     def __init__(self, send: Callable[[dict], Awaitable[None]], *, limit: int, on_overflow: Callable[[], None]) -> None:
         self.queue: deque[str | dict] = deque()
@@ -101,7 +103,9 @@ class Outbox:
         self.on_overflow = on_overflow
         self.overflowed = False
         self.closed = False
+        self.busy = False  # something was queued since the last park()
         self.task: asyncio.Task | None = None
+        self.waiter: asyncio.Future | None = None
 
     def put(self, item: str | dict) -> bool:
         """Queue a text frame, or a close message (which always gets in: nothing may follow it)."""
@@ -115,24 +119,41 @@ class Outbox:
                 return False
             self.queue.clear()  # a reader this slow would not see the frames before the close anyway
         self.queue.append(item)
+        self.busy = True
         if self.task is None:
             self.task = asyncio.get_running_loop().create_task(self._run())
+        elif self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
         return True
 
     async def _run(self) -> None:
         queue = self.queue
         send = self.send
+        loop = asyncio.get_running_loop()
         try:
-            while queue:
-                item = queue.popleft()
-                if isinstance(item, str):
-                    await send({"type": "websocket.send", "text": item})
-                else:  # a close message: nothing may follow it
-                    self.closed = True
-                    queue.clear()
-                    await send(item)
+            while True:
+                while queue:
+                    item = queue.popleft()
+                    if isinstance(item, str):
+                        await send({"type": "websocket.send", "text": item})
+                    else:  # a close message: nothing may follow it
+                        self.closed = True
+                        queue.clear()
+                        await send(item)
+                        return
+                self.waiter = loop.create_future()
+                await self.waiter
+                self.waiter = None
         finally:
-            self.task = None
+            if self.task is asyncio.current_task():
+                self.task = self.waiter = None
+
+    def park(self) -> None:
+        """Stop the writer of a socket that had nothing to send since the last call (the sweeper's)."""
+        if not self.busy and not self.queue and self.waiter is not None and self.task is not None:
+            self.task.cancel()
+            self.task = self.waiter = None
+        self.busy = False
 
     def stop(self) -> None:
         self.closed = True
@@ -695,6 +716,8 @@ class Hub:
             if now - conn.last_seen > silent_after:
                 conn.control({"type": "timeout"})
         live = [(c.slug, c.peer) for c in conns if now - c.last_seen <= silent_after]
+        for conn in conns:
+            conn.outbox.park()
         await self.state.refresh(peers=live, ttl=self.config["PEER_TTL"])
         self._sweeps += 1
         if self._sweeps % 5 == 0:  # now and then every room, also those where no peer of ours is left
