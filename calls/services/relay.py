@@ -664,8 +664,10 @@ class Hub:
         if mirror is not None and not any(pid in self.local or pid in self.suspended for pid in mirror):
             del self.rooms[slug]
 
-    def _mirror_update(self, slug: str, *, joined: list | None = None, left: str | None = None) -> None:
-        mirror = self.rooms.get(slug)
+    def _mirror_update(
+        self, slug: str, *, joined: list | None = None, left: str | None = None, create: bool = False
+    ) -> None:
+        mirror = self.rooms.setdefault(slug, {}) if create else self.rooms.get(slug)
         if mirror is None:
             return
         if joined is not None:
@@ -687,7 +689,12 @@ class Hub:
                         else:
                             self._suspended_kick(peer_id, meta["control"])
                     continue
-                self._mirror_update(meta["slug"], joined=meta.get("join"), left=meta.get("left"))
+                # A peer of ours may still be between its seat claim and attach(): the room has
+                # no mirror here yet, but this join must be in it, or what that peer sends would
+                # never reach the one that joined (its own claim came first, so it is not among
+                # the peers its claim returned).
+                joining = any(peer_id in self.joining for peer_id in peer_ids)
+                self._mirror_update(meta["slug"], joined=meta.get("join"), left=meta.get("left"), create=joining)
             for peer_id in peer_ids:
                 conn = local.get(peer_id)
                 if conn is None:
@@ -720,6 +727,9 @@ class Hub:
             conn.outbox.park()
         await self.state.refresh(peers=live, ttl=self.config["PEER_TTL"])
         self._sweeps += 1
+        if not self.joining:  # mirrors made for a join that then failed (see _on_remote)
+            for slug in list(self.rooms):
+                self._mirror_prune(slug)
         if self._sweeps % 5 == 0:  # now and then every room, also those where no peer of ours is left
             slugs = set(self.rooms) | set(await self.state.rooms_list())
         else:  # rooms with peers of other processes (this one keeps its own alive, or times them out)
