@@ -306,19 +306,17 @@ class RedisRoomState:
     def _rooms_key(self) -> str:
         return f"{self.prefix}:rooms"
 
-    async def join(self, *, slug, peer, capacity, max_per_user, ttl, refuse_banned) -> JoinResult:
+    def _membership_keys(self, slug: str, user_id: int) -> list[str]:
+        """KEYS[1..5] of the join and leave scripts: the room's peers and their expiries, the
+        user's sockets, the list of rooms, the room's suspended peers."""
         peers_key, exp_key = self._keys(slug)
+        return [peers_key, exp_key, self._user_key(user_id), self._rooms_key, self._suspended_key(slug)]
+
+    async def join(self, *, slug, peer, capacity, max_per_user, ttl, refuse_banned) -> JoinResult:
         now = time.time()
         status, reaped, others = await self.batcher.evalsha(
             self._join,
-            keys=[
-                peers_key,
-                exp_key,
-                self._user_key(peer.user_id),
-                self._rooms_key,
-                self._suspended_key(slug),
-                self._ban_key(slug, peer.user_id),
-            ],
+            keys=[*self._membership_keys(slug, peer.user_id), self._ban_key(slug, peer.user_id)],
             args=[
                 now,
                 self._buffer_base(slug),
@@ -342,16 +340,8 @@ class RedisRoomState:
 
     async def leave(self, *, slug, peer) -> tuple[bool, list[PeerRecord]]:
         """Remove the peer; True only for the one caller that removed it, and who remains."""
-        peers_key, exp_key = self._keys(slug)
         removed, remaining = await self._leave(
-            keys=[
-                peers_key,
-                exp_key,
-                self._user_key(peer.user_id),
-                self._rooms_key,
-                self._suspended_key(slug),
-                self._buffer_base(slug) + peer.peer_id,
-            ],
+            keys=[*self._membership_keys(slug, peer.user_id), self._buffer_base(slug) + peer.peer_id],
             args=[peer.peer_id, slug, peer.node],
         )
         return bool(removed), [PeerRecord.loads(raw) for raw in remaining]
