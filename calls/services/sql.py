@@ -39,7 +39,6 @@ class AsyncSqlPool:
 
     def __init__(self, *, params: dict[str, Any], size: int = POOL_SIZE) -> None:
         self.params = params
-        self.size = size
         self.idle: list[psycopg.AsyncConnection] = []
         self.opened: set[psycopg.AsyncConnection] = set()
         self.slots = asyncio.Semaphore(size)
