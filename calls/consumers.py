@@ -179,8 +179,6 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self.session is not None:
             await self.session.suspend()  # no-op if it already left for a reason
-        if self.outbox is not None:
-            self.outbox.stop()
 
 
 class PresenceConsumer(AsyncWebsocketConsumer):

@@ -28,7 +28,7 @@ class LayerEvents:
         self.layer = layer
         self.connections = connections  # peer_id -> Connection: the hub's local sockets
         self.channel: str | None = None
-        self.rooms: dict[str, asyncio.Future] = {}  # slug -> its group_add, done or under way
+        self.rooms: dict[str, asyncio.Task] = {}  # slug -> its group_add, done or under way
         self.changes: dict[str, asyncio.Task] = {}  # slug -> the last membership change under way
         self.receiver: asyncio.Task | None = None
 

@@ -722,9 +722,8 @@ class Hub:
         for conn in conns:
             if now - conn.last_seen > silent_after:
                 conn.control({"type": "timeout"})
-        live = [(c.slug, c.peer) for c in conns if now - c.last_seen <= silent_after]
-        for conn in conns:
             conn.outbox.park()
+        live = [(c.slug, c.peer) for c in conns if now - c.last_seen <= silent_after]
         await self.state.refresh(peers=live, ttl=self.config["PEER_TTL"])
         self._sweeps += 1
         if not self.joining:  # mirrors made for a join that then failed (see _on_remote)

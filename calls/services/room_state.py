@@ -255,9 +255,9 @@ def _gone_list(flat: list) -> list[Gone]:
 # metadata every time), which was a quarter of a join, and its default pool fails outright
 # past 100 (docs/performance.md).
 REDIS_POOL_SIZE = 64
+REDIS_POOL_WAIT = 10
 # Peers refreshed per pipeline by the sweeper.
 REFRESH_SLICE = 100
-REDIS_POOL_WAIT = 10
 
 
 def redis_client_create(url: str) -> aioredis.Redis:

@@ -24,7 +24,7 @@ from django.utils.crypto import constant_time_compare
 
 from calls.services.redis_batch import RedisBatcher
 from calls.services.room_state import redis_client_create
-from calls.services.sql import LookupBatch, sql_fetchall, sql_placeholders
+from calls.services.sql import LookupBatch, sql_fetchall, sql_placeholders, sql_slices
 
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 CACHED_DB_ENGINE = "django.contrib.sessions.backends.cached_db"
@@ -132,6 +132,8 @@ async def session_user_get(*, session: SocketSession):
     return user
 
 
+# Sockets checked per query by the sweeper, so that one check never holds the loop for long.
+REVOKED_SLICE = 200
 _DB_BACKED_ENGINES = ("django.contrib.sessions.backends.db", "django.contrib.sessions.backends.cached_db")
 
 
@@ -143,7 +145,7 @@ async def sessions_find_revoked(*, pairs: list[tuple[int, str | None]]) -> set[t
     """
     user_ids = sorted({user_id for user_id, _ in pairs})
     active: set[int] = set()
-    for ids in _slices(user_ids):
+    for ids in sql_slices(user_ids, REVOKED_SLICE):
         rows = await sql_fetchall(
             f"SELECT id FROM {get_user_model()._meta.db_table}"
             f" WHERE is_active AND id IN ({sql_placeholders(len(ids))})",
@@ -154,7 +156,7 @@ async def sessions_find_revoked(*, pairs: list[tuple[int, str | None]]) -> set[t
     if settings.SESSION_ENGINE in _DB_BACKED_ENGINES:  # the table is the truth (a cache may still hold a deleted one)
         valid_keys = set()
         now = connections[DEFAULT_DB_ALIAS].ops.adapt_datetimefield_value(timezone.now())
-        for keys in _slices(sorted({key for _, key in pairs if key})):
+        for keys in sql_slices(sorted({key for _, key in pairs if key}), REVOKED_SLICE):
             rows = await sql_fetchall(
                 f"SELECT session_key FROM {Session._meta.db_table}"
                 f" WHERE expire_date > %s AND session_key IN ({sql_placeholders(len(keys))})",
@@ -166,10 +168,6 @@ async def sessions_find_revoked(*, pairs: list[tuple[int, str | None]]) -> set[t
         for user_id, key in pairs
         if user_id not in active or (valid_keys is not None and key and key not in valid_keys)
     }
-
-
-def _slices(items: list, size: int = 200) -> list[list]:
-    return [items[start : start + size] for start in range(0, len(items), size)]
 
 
 class SharedConnectionPool(redis.ConnectionPool):

@@ -129,10 +129,8 @@ class LookupBatch(Generic[K, V]):
 
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
         pending = self.pending.pop(loop, {})
-        keys = list(pending)
-        for start in range(0, len(keys), BATCH_KEYS):
-            chunk = {key: pending[key] for key in keys[start : start + BATCH_KEYS]}
-            background(self._answer(chunk))
+        for keys in sql_slices(list(pending)):
+            background(self._answer({key: pending[key] for key in keys}))
 
     async def _answer(self, futures: dict[K, asyncio.Future]) -> None:
         try:
@@ -145,6 +143,11 @@ class LookupBatch(Generic[K, V]):
         for key, future in futures.items():
             if not future.done():
                 future.set_result(found.get(key))
+
+
+def sql_slices(items: list, size: int = BATCH_KEYS) -> list[list]:
+    """`items` in lists of at most `size`, for IN lists and batches that must not grow unbounded."""
+    return [items[start : start + size] for start in range(0, len(items), size)]
 
 
 def sql_placeholders(count: int) -> str:
