@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/signaling.py                      # the default matrix (see docs/performance.md)
     .venv/bin/python bench/signaling.py --server uvicorn --procs 1 --rooms 100 --peers 2
+    .venv/bin/python bench/signaling.py --server uvicorn --procs 2 --placement room   # rooms kept together
 
 Starts its own redis-server on a free loopback port (clean `used_memory`), prepares a
 PostgreSQL database `parley_bench` (or `--db sqlite`), creates users, session rows and
@@ -282,11 +283,19 @@ def split(items: list, parts: int) -> list[list]:
     return [items[i::parts] for i in range(parts)]
 
 
-def calls_measure(args, servers: list[Server], redis: RedisServer, cookies: list[str], slugs: list[str]) -> dict:
+def server_for(servers: list["Server"], placement: str, *, room: int, peer: int) -> "Server":
+    """`split`: a room's peers alternate between the processes, so its frames cross Redis;
+    `room`: all of a room's peers on one process, rooms alternating (a proxy routing by room)."""
+    return servers[(room if placement == "room" else peer) % len(servers)]
+
+
+def calls_measure(
+    args, servers: list[Server], redis: RedisServer, cookies: list[str], slugs: list[str], placement: str
+) -> dict:
     peers = args.peers
     rooms = []
     for r in range(args.rooms):
-        members = [(cookies[r * peers + i], servers[i % len(servers)].port) for i in range(peers)]
+        members = [(cookies[r * peers + i], server_for(servers, placement, room=r, peer=i).port) for i in range(peers)]
         rooms.append((slugs[r], members))
     base = {
         "mode": "calls",
@@ -439,7 +448,9 @@ def profile_stop() -> None:
     _profilers.clear()
 
 
-def config_run(args, redis: RedisServer, db_url: str, cookies, slugs, server: str, ws: str, procs: int) -> dict:
+def config_run(
+    args, redis: RedisServer, db_url: str, cookies, slugs, server: str, ws: str, procs: int, placement: str
+) -> dict:
     prefix = f"bench{secrets.token_hex(3)}"
     env = server_env(redis_url=redis.url, db_url=db_url, prefix=prefix)
     sessions_cache_warm(redis_url=redis.url, prefix=prefix)
@@ -447,13 +458,15 @@ def config_run(args, redis: RedisServer, db_url: str, cookies, slugs, server: st
     logs.mkdir(exist_ok=True)
     servers = [Server(kind=server, ws=ws, env=env, log=logs / f"{server}-{ws}-{procs}-{i}.log") for i in range(procs)]
     label = {"server": server, "ws": ws if server == "uvicorn" else "autobahn", "procs": procs}
+    if procs > 1:
+        label["placement"] = placement
     try:
         result = dict(label)
         if args.idle:  # first, on a fresh server: nothing left over from the load inflates the delta
             result["idle"] = idle_measure(args, servers, redis, cookies, slugs)
         if args.rooms:
             settle([s.pid for s in servers])
-            result["calls"] = calls_measure(args, servers, redis, cookies, slugs)
+            result["calls"] = calls_measure(args, servers, redis, cookies, slugs, placement)
         result["alive"] = all(s.proc.poll() is None for s in servers)
         return result
     finally:
@@ -466,7 +479,8 @@ def fmt(value, digits=0) -> str:
 
 
 def report(result: dict) -> str:
-    lines = [f"## {result['server']} ({result['ws']}), {result['procs']} process(es)"]
+    placement = {"split": ", peers split across them", "room": ", each room on one"}.get(result.get("placement"), "")
+    lines = [f"## {result['server']} ({result['ws']}), {result['procs']} process(es){placement}"]
     calls = result.get("calls")
     if calls:
         lat, tot, cpu = calls["latency_ms"], calls["totals"], calls["saturate_cpu"]
@@ -501,10 +515,11 @@ def report(result: dict) -> str:
 
 
 MATRIX = [
-    ("uvicorn", "websockets-sansio", 1),
-    ("uvicorn", "websockets-sansio", 2),
-    ("uvicorn", "websockets", 1),
-    ("daphne", "-", 1),
+    ("uvicorn", "websockets-sansio", 1, "split"),
+    ("uvicorn", "websockets-sansio", 2, "room"),
+    ("uvicorn", "websockets-sansio", 2, "split"),
+    ("uvicorn", "websockets", 1, "split"),
+    ("daphne", "-", 1, "split"),
 ]
 
 
@@ -514,7 +529,13 @@ def main() -> None:
     parser.add_argument(
         "--ws", default="websockets-sansio", help="uvicorn --ws: websockets-sansio, websockets, wsproto"
     )
-    parser.add_argument("--procs", type=int, default=1, help="server processes sharing Redis (peers alternate)")
+    parser.add_argument("--procs", type=int, default=1, help="server processes sharing Redis (see --placement)")
+    parser.add_argument(
+        "--placement",
+        choices=["split", "room"],
+        default="split",
+        help="with --procs > 1: split a room's peers across processes (default) or keep each room on one",
+    )
     parser.add_argument("--rooms", type=int, default=200)
     parser.add_argument("--peers", type=int, default=2)
     parser.add_argument("--duration", type=float, default=5.0, help="seconds of saturated relay")
@@ -535,10 +556,10 @@ def main() -> None:
         env = server_env(redis_url=redis.url, db_url=db_url, prefix="bench")
         room_count = args.rooms + args.idle // 2 + 1
         cookies, slugs = fixtures_create(env, users=max(args.rooms * args.peers, args.idle), rooms=room_count)
-        configs = [(args.server, args.ws, args.procs)] if args.server else MATRIX
+        configs = [(args.server, args.ws, args.procs, args.placement)] if args.server else MATRIX
         results = []
-        for server, ws, procs in configs:
-            result = config_run(args, redis, db_url, cookies, slugs, server, ws, procs)
+        for server, ws, procs, placement in configs:
+            result = config_run(args, redis, db_url, cookies, slugs, server, ws, procs, placement)
             results.append(result)
             print(report(result), flush=True)
         print(f"(2 cores; client processes: {args.clients}; Redis {redis.url}; DB {args.db})")

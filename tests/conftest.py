@@ -1,6 +1,6 @@
 """Shared fixtures: users, signed-in WebSocket clients, and the signaling backends.
 
-REQUIRE_REDIS / REQUIRE_TURN / REQUIRE_BROWSER turn a missing dependency from a skip
+REQUIRE_REDIS / REQUIRE_TURN / REQUIRE_BROWSER / REQUIRE_CADDY turn a missing dependency from a skip
 into a failure (CI sets them).
 """
 

@@ -91,9 +91,11 @@ def denied(address: str, ranges: list[str]) -> bool:
     return False
 
 
-def test_the_five_services_each_with_a_healthcheck():
-    assert set(SERVICES) == {"web", "postgres", "redis", "coturn", "caddy"}
+def test_the_services_each_with_a_healthcheck():
+    assert set(SERVICES) == {"migrate", "web", "postgres", "redis", "coturn", "caddy"}
     for name, service in SERVICES.items():
+        if name == "migrate":  # runs once and exits
+            continue
         check = service.get("healthcheck", {})
         assert check.get("test") and not check.get("disable"), f"{name} has no healthcheck"
     assert "/healthz" in " ".join(SERVICES["web"]["healthcheck"]["test"])
@@ -124,7 +126,18 @@ def test_web_is_built_here_and_runs_daphne_after_migrations():
     assert steps == sorted(steps)
     assert "config.asgi:application" in command and "0.0.0.0" in command and "8000" in command
     assert {"postgres", "redis"} <= set(web["depends_on"])
+    assert web["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert ".env" in (ROOT / ".dockerignore").read_text().split(), "the image must not carry .env"
+
+
+def test_several_web_processes_start_after_one_migration():
+    web, migrate = SERVICES["web"], SERVICES["migrate"]
+    assert web["deploy"]["replicas"] == "${WEB_PROCESSES:-2}"
+    assert migrate["image"] == web["image"] and migrate["build"] == web["build"]
+    assert migrate["command"] == ["python", "manage.py", "migrate", "--noinput"]
+    assert migrate["environment"] == web["environment"], "the same settings and database"
+    assert migrate["restart"] == "no", "a one-shot job must not be restarted after it succeeds"
+    assert migrate["depends_on"]["postgres"]["condition"] == "service_healthy"
 
 
 def test_turn_secret_is_shared_by_web_and_coturn():
@@ -221,7 +234,9 @@ def test_env_example_lists_every_variable():
 def test_caddy_proxies_the_domain_to_web():
     caddyfile = (ROOT / "deploy/caddy/Caddyfile").read_text()
     assert re.search(r"^\{\$PARLEY_DOMAIN\}\s*\{", caddyfile, re.MULTILINE)
-    assert re.search(r"reverse_proxy\s+web:8000", caddyfile)
+    # Every web container, by compose's DNS name (tests/test_proxy_rooms.py runs the rest).
+    assert re.search(r"^\s*reverse_proxy \{$", caddyfile, re.MULTILINE)
+    assert re.search(r"^\s*dynamic a web 8000\b", caddyfile, re.MULTILINE)
     mounts = [str(volume).split(":")[:2] for volume in SERVICES["caddy"]["volumes"]]
     assert ["./deploy/caddy/Caddyfile", "/etc/caddy/Caddyfile"] in mounts
     assert SERVICES["caddy"]["environment"]["PARLEY_DOMAIN"].startswith("${PARLEY_DOMAIN")
