@@ -66,6 +66,12 @@ def proc_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
+def machine_busy() -> float:
+    """CPU-seconds all cores spent busy since boot (/proc/stat): whether the machine had any left."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields) - fields[3] - fields[4]) / TICKS  # minus idle and iowait
+
+
 def machine_pressure() -> dict:
     """Load average and CPU pressure (PSI): how much other work competed for the 2 cores."""
     load = float(Path("/proc/loadavg").read_text().split()[0])
@@ -311,7 +317,7 @@ def calls_measure(
     pressure: list[dict] = []
 
     def hook(index: int) -> None:
-        marks.append((time.monotonic(), [proc_cpu(pid) for pid in pids]))
+        marks.append((time.monotonic(), [proc_cpu(pid) for pid in pids] + [machine_busy()]))
         if index == 2:
             pressure.append(machine_pressure())
         phase = {"setup": 0, "saturate": 1, "latency": 2}[args.profile_phase]
@@ -357,9 +363,16 @@ def calls_measure(
             "servers": cpu[1][:n_servers],
             "redis": cpu[1][n_servers],
             "clients": sum(r["saturate"]["client_cpu"] for r in results),
+            "machine": cpu[1][n_servers + 1],
             "seconds": marks[2][0] - marks[1][0],
         },
-        "setup_cpu": {"servers": cpu[0][:n_servers], "clients": sum(r["setup"]["client_cpu"] for r in results)},
+        "setup_cpu": {
+            "servers": cpu[0][:n_servers],
+            "redis": cpu[0][n_servers],
+            "clients": sum(r["setup"]["client_cpu"] for r in results),
+            "machine": cpu[0][n_servers + 1],
+            "seconds": marks[1][0] - marks[0][0],
+        },
         "latency_ms": {
             "p50": statistics.median(latencies) if latencies else None,
             "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] if latencies else None,
@@ -478,13 +491,22 @@ def fmt(value, digits=0) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
+def cpu_shares(cpu: dict) -> str:
+    """Each process's share of one core in a phase, and how busy the whole machine was."""
+    seconds = cpu["seconds"]
+    servers = ", ".join(f"{c / seconds:.0%}" for c in cpu["servers"])
+    return (
+        f"servers {servers}, redis {cpu['redis'] / seconds:.0%}, clients {cpu['clients'] / seconds:.0%} "
+        f"(of one core); whole machine {cpu['machine'] / seconds:.2f} of {os.cpu_count()} cores"
+    )
+
+
 def report(result: dict) -> str:
     placement = {"split": ", peers split across them", "room": ", each room on one"}.get(result.get("placement"), "")
     lines = [f"## {result['server']} ({result['ws']}), {result['procs']} process(es){placement}"]
     calls = result.get("calls")
     if calls:
-        lat, tot, cpu = calls["latency_ms"], calls["totals"], calls["saturate_cpu"]
-        seconds = cpu["seconds"]
+        lat, tot = calls["latency_ms"], calls["totals"]
         lines += [
             f"rooms x peers           {calls['rooms']} x {calls['peers']}",
             f"relayed msgs/s (sat.)   {fmt(calls['msgs_per_s'])}   [target >= 10,000]",
@@ -494,9 +516,8 @@ def report(result: dict) -> str:
             f"  per server CPU-second {fmt(calls['setups_per_server_cpu_s'])} (all server processes)",
             f"latency @ {lat['rate']}/s        p50 {fmt(lat['p50'], 2)} ms, p99 {fmt(lat['p99'], 2)} ms, "
             f"max {fmt(lat['max'], 2)} ms ({lat['samples']} samples) [target p99 <= 5 ms]",
-            "CPU while saturated     servers "
-            + ", ".join(f"{c / seconds:.0%}" for c in cpu["servers"])
-            + f", redis {cpu['redis'] / seconds:.0%}, clients {cpu['clients'] / seconds:.0%} (of one core)",
+            f"CPU while setting up    {cpu_shares(calls['setup_cpu'])}",
+            f"CPU while saturated     {cpu_shares(calls['saturate_cpu'])}",
             f"machine (other work)    load {calls['machine_after_saturate']['loadavg1']}, CPU pressure "
             f"{calls['machine_after_saturate']['cpu_some_avg10']}% (PSI some avg10, after the saturated phase)",
             f"messages                sent {tot['sent']:,}, received {tot['received']:,}, lost {tot['lost']}, "
@@ -562,7 +583,7 @@ def main() -> None:
             result = config_run(args, redis, db_url, cookies, slugs, server, ws, procs, placement)
             results.append(result)
             print(report(result), flush=True)
-        print(f"(2 cores; client processes: {args.clients}; Redis {redis.url}; DB {args.db})")
+        print(f"({os.cpu_count()} cores; client processes: {args.clients}; Redis {redis.url}; DB {args.db})")
         if args.json:
             Path(args.json).write_text(json.dumps(results, indent=2))
     finally:
