@@ -349,6 +349,17 @@ def calls_measure(
     totals["connect_failures"] = [f for r in results for f in r["totals"]["connect_failures"]][:3]
     totals["unexpected_closes"] = [c for r in results for c in r["totals"]["unexpected_closes"]][:10]
     n_servers = len(servers)
+
+    def phase_cpu(index: int, phase: str) -> dict:
+        """CPU-seconds of each server, Redis, the clients and the whole machine in one phase."""
+        return {
+            "servers": cpu[index][:n_servers],
+            "redis": cpu[index][n_servers],
+            "clients": sum(r[phase]["client_cpu"] for r in results),
+            "machine": cpu[index][n_servers + 1],
+            "seconds": marks[index + 1][0] - marks[index][0],
+        }
+
     return {
         "rooms": args.rooms,
         "peers": peers,
@@ -359,20 +370,8 @@ def calls_measure(
         # Per second of server CPU, all processes together: robust when other work shares the machine.
         "msgs_per_server_cpu_s": sat_received / max(1e-9, sum(cpu[1][: len(servers)])),
         "setups_per_server_cpu_s": ready / max(1e-9, sum(cpu[0][: len(servers)])),
-        "saturate_cpu": {
-            "servers": cpu[1][:n_servers],
-            "redis": cpu[1][n_servers],
-            "clients": sum(r["saturate"]["client_cpu"] for r in results),
-            "machine": cpu[1][n_servers + 1],
-            "seconds": marks[2][0] - marks[1][0],
-        },
-        "setup_cpu": {
-            "servers": cpu[0][:n_servers],
-            "redis": cpu[0][n_servers],
-            "clients": sum(r["setup"]["client_cpu"] for r in results),
-            "machine": cpu[0][n_servers + 1],
-            "seconds": marks[1][0] - marks[0][0],
-        },
+        "saturate_cpu": phase_cpu(1, "saturate"),
+        "setup_cpu": phase_cpu(0, "setup"),
         "latency_ms": {
             "p50": statistics.median(latencies) if latencies else None,
             "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] if latencies else None,

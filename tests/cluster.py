@@ -51,6 +51,17 @@ def wait_until(predicate, timeout: float, interval: float = 0.05, what: str = "c
     raise TimeoutError(f"{what} not reached within {timeout}s")
 
 
+def serves_healthz(proc: subprocess.Popen, base_url: str, *, log: Path, name: str) -> bool:
+    """Whether `base_url` answers /healthz with 200; fails at once if the process has exited."""
+    if proc.poll() is not None:
+        raise RuntimeError(f"{name} exited: {log.read_text()[-2000:]}")
+    try:
+        with urllib.request.urlopen(f"{base_url}/healthz", timeout=1) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
 def rss_kib(pid: int) -> int:
     """Resident memory of a process, from /proc (KiB)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -130,13 +141,7 @@ class Server:
         return self
 
     def _healthy(self) -> bool:
-        if self.proc.poll() is not None:
-            raise RuntimeError(f"server {self.name} exited: {self.log.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"{self.http}/healthz", timeout=1) as response:
-                return response.status == 200
-        except (urllib.error.URLError, OSError):
-            return False
+        return serves_healthz(self.proc, self.http, log=self.log, name=f"server {self.name}")
 
     def get(self, path: str, cookie: str | None = None) -> tuple[int, str, dict]:
         request = urllib.request.Request(f"{self.http}{path}")

@@ -11,14 +11,13 @@ import asyncio
 import re
 import shutil
 import subprocess
-import urllib.request
 from pathlib import Path
 
 import pytest
 import redis
 
 from calls.services.room_state import PeerRecord
-from tests.cluster import ROOT, Client, Cluster, port_free, wait_until
+from tests.cluster import ROOT, Client, Cluster, port_free, serves_healthz, wait_until
 from tests.conftest import require
 
 CADDYFILE = ROOT / "deploy/caddy/Caddyfile"
@@ -64,17 +63,9 @@ class Caddy:
         args = [caddy_bin(), "run", "--config", str(self.config), "--adapter", "caddyfile"]
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
-        wait_until(self._serves, 20, what="caddy up")
+        base_url = f"http://127.0.0.1:{self.port}"
+        wait_until(lambda: serves_healthz(self.proc, base_url, log=self.log, name="caddy"), 20, what="caddy up")
         return self
-
-    def _serves(self) -> bool:
-        if self.proc.poll() is not None:
-            raise RuntimeError(f"caddy exited: {self.log.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1) as response:
-                return response.status == 200
-        except OSError:
-            return False
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
