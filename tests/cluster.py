@@ -159,8 +159,10 @@ class Server:
             self.proc.wait(15)
 
     def stop(self) -> None:
-        self.kill(signal.SIGTERM) if self.proc and self.proc.poll() is None else None
-        if self.proc and self.proc.poll() is None:
+        """SIGTERM, and SIGKILL if the process is still there 15 s later."""
+        try:
+            self.kill(signal.SIGTERM)
+        except subprocess.TimeoutExpired:
             self.kill(signal.SIGKILL)
 
     def log_text(self) -> str:
@@ -327,8 +329,15 @@ class TcpProxy:
         await asyncio.gather(self._pipe(client_reader, upstream_writer), self._pipe(upstream_reader, client_writer))
         self.writers.difference_update((client_writer, upstream_writer))
 
-    async def _up(self) -> None:
-        self.server = await asyncio.start_server(self._handle, "127.0.0.1", self.port, reuse_address=True)
+    async def _hold(self, client_reader, client_writer) -> None:
+        self.writers.add(client_writer)
+        with contextlib.suppress(OSError):
+            await client_reader.read()  # until the client gives up
+        self.writers.discard(client_writer)
+
+    async def _up(self, handler=None) -> None:
+        handler = handler or self._handle
+        self.server = await asyncio.start_server(handler, "127.0.0.1", self.port, reuse_address=True)
 
     async def _down(self) -> None:
         self.server.close()
@@ -343,6 +352,11 @@ class TcpProxy:
     def down(self) -> None:
         """Refuse new connections and cut the open ones: to the app, the database is gone."""
         self._call(self._down())
+
+    def hang(self) -> None:
+        """After `down`: take new connections and never answer (a database host that went
+        silent, a dropped route)."""
+        self._call(self._up(self._hold))
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

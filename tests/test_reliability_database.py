@@ -82,3 +82,25 @@ async def test_database_down_then_back(pg_cluster):
     log = server.log_text()
     assert "database unavailable" in log
     wait_until(lambda: server.proc.poll() is None, 1, what="server still running")
+
+
+async def test_a_database_that_never_answers_gives_the_503_page_within_seconds(pg_cluster):
+    """A database host that takes the connection and then says nothing (a dropped route, a
+    frozen server) is an outage too: without a connect timeout the page would hang, and with
+    it Django's one database thread, every later page and the process's shutdown."""
+    cluster, server = pg_cluster, pg_cluster.s1
+    cookie = cluster.data["users"]["ann"]["cookie"]
+    cluster.proxy.down()  # cuts the connections the server holds, so it has to open a new one
+    cluster.proxy.hang()
+    try:
+        started = time.monotonic()
+        status, body, _ = await asyncio.to_thread(server.get, "/", cookie)
+        took = time.monotonic() - started
+        print(f"\nFIGURE db-silent: 503 page after {took:.1f}s")
+        assert status == 503 and "briefly unavailable" in body
+        assert took < 9, "connect_timeout is 5 s"
+    finally:
+        cluster.proxy.down()
+        cluster.proxy.up()
+    status, body, _ = await asyncio.to_thread(server.get, "/", cookie)
+    assert status == 200 and "db-down" in body

@@ -23,7 +23,6 @@ from calls.services.tasks import background
 # Connections one process keeps for join look-ups; more sockets wait their turn (a look-up
 # takes well under a millisecond).
 POOL_SIZE = 4
-CONNECT_TIMEOUT = 5
 K = TypeVar("K")
 V = TypeVar("V")
 # Keys in one batched look-up (SQLite allows 999 parameters in a query).
@@ -74,14 +73,14 @@ _pools: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncSqlPool | Non
 
 
 def _pool_create() -> "AsyncSqlPool | None":
-    """Django's own connection parameters, less its sync-only cursor class and adapters."""
+    """Django's own connection parameters (with its connect_timeout), less its sync-only cursor
+    class and adapters."""
     database = connections[DEFAULT_DB_ALIAS]
     if database.vendor != "postgresql":
         return None
     params = database.get_connection_params()
     for django_only in ("cursor_factory", "context"):
         params.pop(django_only, None)
-    params.setdefault("connect_timeout", CONNECT_TIMEOUT)
     return AsyncSqlPool(params=params)
 
 
