@@ -19,15 +19,23 @@ import redis.asyncio as aioredis
 from calls.services.redis_batch import RedisBatcher
 
 
-class RoomFull(Exception):
+class SeatRefused(Exception):
+    """The join was refused; `gone` are the expired peers the attempt reaped meanwhile."""
+
+    def __init__(self, gone: "list[Gone]") -> None:
+        super().__init__(gone)
+        self.gone = gone
+
+
+class RoomFull(SeatRefused):
     """The room is at capacity."""
 
 
-class TooManySockets(Exception):
+class TooManySockets(SeatRefused):
     """The user already has the most room sockets allowed."""
 
 
-class Banned(Exception):
+class Banned(SeatRefused):
     """A moderator removed the user from the room a short while ago."""
 
 

@@ -22,7 +22,7 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 from calls.models import Room
 from calls.protocol import PROTOCOL_VERSION, Limits, ProtocolError, error_frame, frame_encode
 from calls.services.relay import Hub, TokenBucket
-from calls.services.room_state import Banned, JoinResult, PeerRecord, Resumed, RoomFull, TooManySockets
+from calls.services.room_state import Banned, JoinResult, PeerRecord, Resumed, RoomFull, SeatRefused
 from calls.services.rooms import (
     RoomAccessError,
     room_access_check,
@@ -173,17 +173,18 @@ class RoomSession:
                 ttl=self.config["PEER_TTL"],
                 refuse_banned=not self.room.moderator,
             )
-        except Banned as banned:
-            self.hub.peers_gone(self.slug, banned.args[0] if banned.args else [])
-            raise Refusal("forbidden", "You were removed from this room by a moderator.") from None
-        except RoomFull as full:
-            self.hub.peers_gone(self.slug, full.args[0] if full.args else [])
-            raise Refusal("room-full", f"This room is full ({self.room.capacity} people).") from None
-        except TooManySockets as too_many:
-            self.hub.peers_gone(self.slug, too_many.args[0] if too_many.args else [])
-            raise Refusal(
-                "rate-limited", f"You already have {self.config['MAX_SOCKETS_PER_USER']} calls open; leave one first."
-            ) from None
+        except SeatRefused as refused:
+            self.hub.peers_gone(self.slug, refused.gone)
+            raise self._seat_refusal(refused) from None
+
+    def _seat_refusal(self, refused: SeatRefused) -> Refusal:
+        """The protocol's error for a refused seat."""
+        if isinstance(refused, Banned):
+            return Refusal("forbidden", "You were removed from this room by a moderator.")
+        if isinstance(refused, RoomFull):
+            return Refusal("room-full", f"This room is full ({self.room.capacity} people).")
+        limit = self.config["MAX_SOCKETS_PER_USER"]
+        return Refusal("rate-limited", f"You already have {limit} calls open; leave one first.")
 
     async def _resume(self, peer_id: str) -> bool:
         self.hub.expect(peer_id)
