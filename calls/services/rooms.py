@@ -34,10 +34,10 @@ def room_may_moderate(*, room: "Room | RoomAccess", user: User) -> bool:
     return user.is_staff or room.owner_id == user.pk
 
 
-def room_with_access(*, slug: str, user: User, **filters) -> QuerySet[Room]:
+def room_with_access(*, slug: str, user: User) -> QuerySet[Room]:
     """The active room `slug` with `user_allowed` (on its private list): one query at join, not two."""
     allowed = Room.allowed_users.through.objects.filter(room=OuterRef("pk"), user_id=user.pk)
-    return Room.objects.filter(slug=slug, is_active=True, **filters).annotate(user_allowed=Exists(allowed))
+    return Room.objects.filter(slug=slug, is_active=True).annotate(user_allowed=Exists(allowed))
 
 
 @dataclass(frozen=True, slots=True)
