@@ -29,6 +29,7 @@ import orjson
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from .batches import slices
 from .layer_events import LayerEvents
 from .room_state import (
     BUFFERED,
@@ -733,11 +734,9 @@ class Hub:
             slugs = set(self.rooms) | set(await self.state.rooms_list())
         else:  # rooms with peers of other processes (this one keeps its own alive, or times them out)
             slugs = {slug for slug, mirror in self.rooms.items() if any(n != self.node_id for n in mirror.values())}
-        slugs = sorted(slugs)
         # A slice of rooms at a time, each slice one Redis pipeline: reaping 400 rooms one round
         # trip after another kept the loop busy in bursts that delayed relayed frames.
-        for start in range(0, len(slugs), REAP_SLICE):
-            chunk = slugs[start : start + REAP_SLICE]
+        for chunk in slices(sorted(slugs), REAP_SLICE):
             results = await asyncio.gather(*(self.state.reap(slug=slug) for slug in chunk))
             for slug, (reaped, remaining) in zip(chunk, results, strict=True):
                 self.peers_gone(slug, reaped, remaining)

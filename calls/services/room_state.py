@@ -16,6 +16,7 @@ from typing import Protocol
 import orjson
 import redis.asyncio as aioredis
 
+from calls.services.batches import slices
 from calls.services.redis_batch import RedisBatcher
 
 
@@ -380,9 +381,9 @@ class RedisRoomState:
             await self.redis.pexpire(marker, int(ttl * 1000))
         # In slices: packing and parsing one pipeline of every peer's commands held the event
         # loop for ~20 ms with 800 sockets, a delay every frame relayed meanwhile waited out.
-        for start in range(0, len(peers), REFRESH_SLICE):
+        for chunk in slices(peers, REFRESH_SLICE):
             async with self.redis.pipeline(transaction=False) as pipe:
-                for slug, peer in peers[start : start + REFRESH_SLICE]:
+                for slug, peer in chunk:
                     if restore:
                         pipe.hsetnx(self._keys(slug)[0], peer.peer_id, peer.dumps())
                         pipe.sadd(self._rooms_key, slug)

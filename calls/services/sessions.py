@@ -22,9 +22,10 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
+from calls.services.batches import slices
 from calls.services.redis_batch import RedisBatcher
 from calls.services.room_state import redis_client_create
-from calls.services.sql import LookupBatch, sql_fetchall, sql_placeholders, sql_slices
+from calls.services.sql import LookupBatch, sql_fetchall, sql_placeholders
 
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 CACHED_DB_ENGINE = "django.contrib.sessions.backends.cached_db"
@@ -145,7 +146,7 @@ async def sessions_find_revoked(*, pairs: list[tuple[int, str | None]]) -> set[t
     """
     user_ids = sorted({user_id for user_id, _ in pairs})
     active: set[int] = set()
-    for ids in sql_slices(user_ids, REVOKED_SLICE):
+    for ids in slices(user_ids, REVOKED_SLICE):
         rows = await sql_fetchall(
             f"SELECT id FROM {get_user_model()._meta.db_table}"
             f" WHERE is_active AND id IN ({sql_placeholders(len(ids))})",
@@ -156,7 +157,7 @@ async def sessions_find_revoked(*, pairs: list[tuple[int, str | None]]) -> set[t
     if settings.SESSION_ENGINE in _DB_BACKED_ENGINES:  # the table is the truth (a cache may still hold a deleted one)
         valid_keys = set()
         now = connections[DEFAULT_DB_ALIAS].ops.adapt_datetimefield_value(timezone.now())
-        for keys in sql_slices(sorted({key for _, key in pairs if key}), REVOKED_SLICE):
+        for keys in slices(sorted({key for _, key in pairs if key}), REVOKED_SLICE):
             rows = await sql_fetchall(
                 f"SELECT session_key FROM {Session._meta.db_table}"
                 f" WHERE expire_date > %s AND session_key IN ({sql_placeholders(len(keys))})",

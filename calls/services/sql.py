@@ -18,6 +18,7 @@ import psycopg
 from channels.db import database_sync_to_async
 from django.db import DEFAULT_DB_ALIAS, OperationalError, connections
 
+from calls.services.batches import slices
 from calls.services.tasks import background
 
 # Connections one process keeps for join look-ups; more sockets wait their turn (a look-up
@@ -128,7 +129,7 @@ class LookupBatch(Generic[K, V]):
 
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
         pending = self.pending.pop(loop, {})
-        for keys in sql_slices(list(pending)):
+        for keys in slices(list(pending), BATCH_KEYS):
             background(self._answer({key: pending[key] for key in keys}))
 
     async def _answer(self, futures: dict[K, asyncio.Future]) -> None:
@@ -142,11 +143,6 @@ class LookupBatch(Generic[K, V]):
         for key, future in futures.items():
             if not future.done():
                 future.set_result(found.get(key))
-
-
-def sql_slices(items: list, size: int = BATCH_KEYS) -> list[list]:
-    """`items` in lists of at most `size`, for IN lists and batches that must not grow unbounded."""
-    return [items[start : start + size] for start in range(0, len(items), size)]
 
 
 def sql_placeholders(count: int) -> str:
