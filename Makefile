@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run setup test lint format bench serve-uvicorn clean messages
+.PHONY: run setup test lint format bench bench-compare serve-uvicorn clean messages close-codes
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,12 +41,22 @@ format:
 bench: $(VENV)/.installed
 	$(BIN)/python bench/signaling.py $(BENCH_ARGS)
 
-## serve-uvicorn: production server (uvloop, httptools); needs the production env (docs/performance.md).
+## bench-compare: the seed's Node server (../shared/anchors/seed-node, npm ci in a temporary folder;
+## skipped where node is missing), Parley x1 and x2 side by side, same client and workload.
+bench-compare: $(VENV)/.installed
+	$(BIN)/python bench/signaling.py --compare-seed $(BENCH_ARGS)
+
+## serve-uvicorn: the production server as the Dockerfile runs it (config.serve: uvicorn, uvloop,
+## httptools, sans-I/O WebSockets); needs the production env (docs/deploy.md). UVICORN_ARGS adds options.
 WORKERS ?= 1
-WS ?= websockets-sansio
+UVICORN_ARGS ?=
 serve-uvicorn: $(VENV)/.installed
-	$(BIN)/uvicorn config.asgi:application --host $(HOST) --port $(PORT) --workers $(WORKERS) \
-		--loop uvloop --http httptools --ws $(WS) --ws-max-size 131072 --lifespan off --no-access-log
+	$(BIN)/python -m config.serve --host $(HOST) --port $(PORT) --workers $(WORKERS) $(UVICORN_ARGS)
+
+## close-codes: render static/js/close-codes.js from the table in calls/protocol/close_codes.py.
+close-codes:
+	$(BIN)/python -c "from calls.protocol.close_codes import close_codes_js; print(close_codes_js(), end='')" \
+		> static/js/close-codes.js
 
 messages:
 	$(BIN)/python manage.py makemessages -l zh_Hans --ignore=.venv --ignore=staticfiles

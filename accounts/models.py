@@ -13,5 +13,5 @@ class User(AbstractUser):
         return self.display_name or self.username
 
     def public_dict(self) -> dict:
-        """The user as peers see it on the wire (PROTOCOL.md `user`)."""
+        """The user as peers see it on the wire (docs/protocol.md `USER`)."""
         return {"id": self.pk, "username": self.username, "display_name": self.shown_name}

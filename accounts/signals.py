@@ -1,20 +1,14 @@
-"""Sockets follow the session: signing out or being deactivated ends a user's calls."""
+"""What accounts announce, for the apps whose state follows a sign-in (calls closes sockets).
 
-from django.contrib.auth import get_user_model
-from django.contrib.auth.signals import user_logged_out
-from django.db.models.signals import post_save
-from django.dispatch import receiver
+Accounts import nothing of those apps: they connect receivers to these and to Django's own
+`user_logged_out` and `post_save`.
+"""
 
-from calls.services.eviction import user_sockets_evict
+from django.dispatch import Signal
 
-
-@receiver(user_logged_out)
-def _evict_on_logout(sender, request, user, **kwargs) -> None:
-    if user is not None:
-        user_sockets_evict(user_id=user.pk, session_key=request.session.session_key, reason="signed-out")
-
-
-@receiver(post_save, sender=get_user_model())
-def _evict_on_deactivation(sender, instance, created, **kwargs) -> None:
-    if not created and not instance.is_active:
-        user_sockets_evict(user_id=instance.pk, session_key=None, reason="deactivated")
+# A password change is starting in the session `session_key` of `user`: Django will move the
+# session to a new key (`update_session_auth_hash`).
+password_change_started = Signal()
+# The change ended: the session `old_key` is now `new_key` with `auth_hash`, or, with
+# `new_key` None, the change failed and the session is as it was.
+password_change_finished = Signal()

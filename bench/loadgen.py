@@ -11,6 +11,12 @@ the orchestrator through a multiprocessing barrier:
 3. latency: a fixed total rate, one candidate at a time, timestamped;
 4. idle (separate run): sockets that only sit in their rooms.
 
+`spec["protocol"]` is "parley" (docs/protocol.md: session cookie, `welcome`, relayed frames
+carry `from`) or "seed" (the seed's Node server, ../shared/anchors/seed-node/server.js: `join`
+with a `roomId` after connecting, `joined`, then `ready` to both with `isInitiator` for the later
+joiner, frames relayed verbatim to the other peer of a 2-peer room). The workload is the same:
+the later joiner offers, 4.1 KB SDPs, 250 B candidates, everyone connects at t0.
+
 Each relayed `ice` frame carries `candidate:<seq> ...` (per sender->receiver pair) and the
 send time, so the receiver counts loss, duplication and reordering and measures latency.
 """
@@ -23,7 +29,8 @@ import orjson
 
 from bench.wsclient import ws_connect
 
-SDP = ("v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n" + "a=x-bench:" + "x" * 80 + "\r\n") * 24
+# The issue's workload (#17): SDPs of 4.1 KB and candidate frames of ~250 B, as browsers send.
+SDP = ("v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n" + "a=x-bench:" + "x" * 80 + "\r\n") * 27
 SETUP_CANDIDATES = 10
 WINDOW = 16
 PING_EVERY = 5.0
@@ -39,6 +46,7 @@ class Peer:
         "cookie",
         "expected",
         "got_setup",
+        "index",
         "inflight",
         "peer_id",
         "port",
@@ -51,9 +59,10 @@ class Peer:
         "ws",
     )
 
-    def __init__(self, run: "Run", room: "Room", cookie: str, port: int) -> None:
+    def __init__(self, run: "Run", room: "Room", cookie: str, port: int, index: int) -> None:
         self.run = run
         self.room = room
+        self.index = index
         self.cookie = cookie
         self.port = port
         self.ws = None
@@ -71,9 +80,12 @@ class Peer:
         self.seq_out[to] = seq
         return (
             b'{"type":"ice","to":"%s","candidate":{"candidate":"candidate:%d 1 udp 2122260223 127.0.0.1 9 typ host '
-            b'generation 0","sdpMid":"0","sdpMLineIndex":0,"usernameFragment":"%d"}}'
-            % (to.encode(), seq, time.monotonic_ns())
+            b'generation 0 ufrag sXh4 network-id 1 network-cost 10 raddr 0.0.0.0 rport 0","sdpMid":"0",'
+            b'"sdpMLineIndex":0,"usernameFragment":"%d"}}' % (to.encode(), seq, time.monotonic_ns())
         )
+
+    def ws_made(self, client) -> None:
+        self.ws = client
 
     def send_json(self, frame: dict) -> None:
         self.ws.send(orjson.dumps(frame))
@@ -94,7 +106,7 @@ class Peer:
         frame = orjson.loads(payload)
         kind = frame["type"]
         if kind == "ice":
-            sender = frame["from"]
+            sender = frame.get("from") or self.other()
             candidate = frame["candidate"]
             seq = int(candidate["candidate"][10 : candidate["candidate"].index(" ")])
             last = self.seq_in.get(sender, 0)
@@ -129,22 +141,38 @@ class Peer:
             self.peer_id = frame["peer_id"]
             run.peers[self.peer_id] = self
             if run.phase == "setup":
-                for peer in frame["peers"]:  # the joiner offers (PROTOCOL.md negotiation rule)
+                for peer in frame["peers"]:  # the joiner offers (docs/protocol.md, negotiation rule)
                     to = peer["peer_id"]
                     chunks = [self.ws.encode(orjson.dumps({"type": "offer", "to": to, "sdp": SDP}))]
                     chunks += [self.ws.encode(self.ice(to)) for _ in range(SETUP_CANDIDATES)]
                     self.ws.write(b"".join(chunks))
             run.welcome_done(self)
         elif kind == "offer":
-            to = frame["from"]
+            to = frame.get("from") or self.other()
             chunks = [self.ws.encode(orjson.dumps({"type": "answer", "to": to, "sdp": SDP}))]
             chunks += [self.ws.encode(self.ice(to)) for _ in range(SETUP_CANDIDATES)]
             self.ws.write(b"".join(chunks))
             self._setup_progress()
         elif kind == "answer":
             self._setup_progress()
+        elif kind == "joined":  # the seed: in the room; it names no peer, the bench does
+            self.peer_id = f"{self.room.slug}#{self.index}"
+            run.peers[self.peer_id] = self
+            run.welcome_done(self)
+        elif kind == "ready":  # the seed: both are in; the later joiner is the initiator and offers
+            if frame.get("isInitiator") and run.phase == "setup":
+                to = self.other()
+                chunks = [self.ws.encode(orjson.dumps({"type": "offer", "to": to, "sdp": SDP}))]
+                chunks += [self.ws.encode(self.ice(to)) for _ in range(SETUP_CANDIDATES)]
+                self.ws.write(b"".join(chunks))
         elif kind == "error":
-            run.errors.append(frame.get("code", "?"))
+            run.errors.append(frame.get("code") or frame.get("message") or "?")
+        elif kind == "full":
+            run.errors.append("full")
+
+    def other(self) -> str:
+        """The seed relays without `from`: in its 2-peer rooms the sender is the other peer."""
+        return f"{self.room.slug}#{1 - self.index}"
 
     def _setup_progress(self) -> None:
         self.got_setup += 1
@@ -155,7 +183,7 @@ class Peer:
 class Room:
     def __init__(self, run: "Run", slug: str, members: list[tuple[str, int]]) -> None:
         self.slug = slug
-        self.peers = [Peer(run, self, cookie, port) for cookie, port in members]
+        self.peers = [Peer(run, self, cookie, port, i) for i, (cookie, port) in enumerate(members)]
         for peer in self.peers:
             peer.expected = (SETUP_CANDIDATES + 1) * (len(members) - 1)
         self.ready = 0
@@ -187,6 +215,8 @@ class Run:
         self.rooms_ready = 0
         self.all_ready: asyncio.Future = asyncio.get_running_loop().create_future()
         self.welcomes = 0
+        self.first_open: float | None = None  # the first handshake completed (101 received)
+        self.first_welcome: float | None = None  # the first socket in its room (welcome/joined)
         self.all_welcomed: asyncio.Future = asyncio.get_running_loop().create_future()
         self.drained: asyncio.Future | None = None
         self.all_peers = [peer for room in self.rooms for peer in room.peers]
@@ -198,6 +228,8 @@ class Run:
             self.all_ready.set_result(time.monotonic())
 
     def welcome_done(self, peer: Peer) -> None:
+        if self.first_welcome is None:
+            self.first_welcome = time.monotonic()
         self.welcomes += 1
         if self.welcomes == len(self.all_peers) and not self.all_welcomed.done():
             self.all_welcomed.set_result(None)
@@ -210,6 +242,7 @@ class Run:
     async def connect_all(self, *, concurrency: int) -> None:
         gate = asyncio.Semaphore(concurrency)
         host = self.spec["host"]
+        seed = self.spec.get("protocol") == "seed"
 
         async def connect(peer: Peer) -> None:
             async with gate:
@@ -217,12 +250,19 @@ class Run:
                     peer.ws = await ws_connect(
                         host=host,
                         port=peer.port,
-                        path=f"/ws/rooms/{peer.room.slug}/",
+                        path="/" if seed else f"/ws/rooms/{peer.room.slug}/",
                         cookie=peer.cookie,
                         on_text=peer.on_text,
+                        on_made=peer.ws_made,
                     )
                 except Exception as error:
+                    peer.ws = None  # on_made may have set it before the handshake failed
                     self.connect_failures.append(repr(error)[:200])
+                    return
+                if self.first_open is None:
+                    self.first_open = time.monotonic()
+                if seed:
+                    peer.send_json({"type": "join", "roomId": peer.room.slug})
 
         await asyncio.gather(*(connect(peer) for peer in self.all_peers))
 
@@ -239,6 +279,8 @@ class Run:
             "finished": finished,
             "rooms": len(self.rooms),
             "rooms_ready": self.rooms_ready,
+            "first_open": self.first_open,
+            "first_welcome": self.first_welcome,
             "client_cpu": cpu_seconds() - started_cpu,
         }
 
@@ -305,7 +347,7 @@ class Run:
             for index in range(slices):
                 await asyncio.sleep(PING_EVERY / slices)
                 for peer in self.all_peers[index::slices]:
-                    if peer.ws is not None:
+                    if peer.ws is not None and peer.peer_id is not None:  # in its room
                         peer.ws.send(b'{"type":"ping"}')
 
     def close_all(self) -> None:

@@ -3,12 +3,15 @@
     .venv/bin/python bench/signaling.py                      # the default matrix (see docs/performance.md)
     .venv/bin/python bench/signaling.py --server uvicorn --procs 1 --rooms 100 --peers 2
     .venv/bin/python bench/signaling.py --server uvicorn --procs 2 --placement room   # rooms kept together
+    .venv/bin/python bench/signaling.py --compare-seed       # the seed's Node server, Parley x1 and x2, side by side
 
 Starts its own redis-server on a free loopback port (clean `used_memory`), prepares a
 PostgreSQL database `parley_bench` (or `--db sqlite`), creates users, session rows and
-rooms with the Django ORM (what the sign-in form would store), starts daphne or
-uvicorn as subprocesses with the production settings, and drives them with client
-processes (bench/loadgen.py). Prints a table and writes JSON with `--json`.
+rooms with the Django ORM (what the sign-in form would store), starts daphne or uvicorn
+(as production does: `python -m config.serve`) as subprocesses with the production settings,
+and drives them with client processes (bench/loadgen.py). Prints a table and writes JSON with
+`--json`. `--compare-seed` also runs the seed's Node server (bench/seed.py) with the same
+client and workload and prints a side-by-side table with Parley's ratios to it.
 """
 
 import argparse
@@ -61,6 +64,17 @@ def wait_port(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
     raise RuntimeError(f"nothing listens on {port} after {timeout}s")
 
 
+def process_stop(proc: subprocess.Popen, stop_signal: int) -> None:
+    """Ask a server to stop with `stop_signal`; kill it if it has not stopped within 10 s."""
+    if proc.poll() is None:
+        proc.send_signal(stop_signal)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
 def proc_cpu(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICKS
@@ -81,6 +95,20 @@ def machine_pressure() -> dict:
     except (OSError, IndexError, ValueError):
         stall = None
     return {"loadavg1": load, "cpu_some_avg10": stall}
+
+
+def machine_description() -> str:
+    """Cores, CPU model and the load average now: what a reader needs to weigh the figures."""
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if "model name" in line
+        ),
+        "?",
+    )
+    load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    return f"{os.cpu_count()} cores ({model}), load average {load}"
 
 
 def proc_rss_kb(pid: int) -> int:
@@ -121,15 +149,16 @@ class RedisServer:
         self.proc.wait(10)
 
 
-def database_url(kind: str) -> str:
+def database_url(kind: str, name: str = "parley_bench") -> str:
     if kind == "sqlite":  # a fresh file per run: parallel runs never share it
         return f"sqlite:///{tempfile.mkdtemp(prefix='parley-bench-')}/db.sqlite3"
     import psycopg
+    from psycopg import sql
 
     with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = 'parley_bench'").fetchone():
-            conn.execute("CREATE DATABASE parley_bench")
-    return "postgresql://postgres@127.0.0.1:5432/parley_bench"
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return f"postgresql://postgres@127.0.0.1:5432/{name}"
 
 
 def server_env(*, redis_url: str, db_url: str, prefix: str) -> dict:
@@ -225,15 +254,15 @@ class Server:
             # Twisted listens with a backlog of 50, and daphne drops a socket whose handshake the
             # application has not accepted in 5 s: a join storm of hundreds would be reset.
             endpoint = f"tcp:port={self.port}:interface={HOST}:backlog=2048"
-            cmd = [PYTHON, "-m", "daphne", "-v", "0", "-e", endpoint, "--websocket_connect_timeout", "30"]
+            cmd = [PYTHON, "-m", "config.daphne_server", "-v", "0", "-e", endpoint, "--websocket_connect_timeout", "30"]
             cmd.append("config.asgi:application")
-        else:
-            cmd = [
-                PYTHON, "-m", "uvicorn", "config.asgi:application", "--host", HOST, "--port", str(self.port),
-                "--loop", "uvloop", "--http", "httptools", "--ws", ws, "--ws-max-size", "131072",
-                "--lifespan", "off", "--no-access-log", "--log-level", "warning",
-            ]  # fmt: skip
+        else:  # exactly the production command (the Dockerfile's): config.serve execs uvicorn, same pid
+            cmd = [PYTHON, "-m", "config.serve", "--host", HOST, "--port", str(self.port), "--log-level", "warning"]
+            if ws != "production":  # another implementation than config.serve's
+                cmd += ["--ws", ws]
         self.log = log.open("w")
+        # Production settings compare the whole Origin: the load generator's is plain http on this port.
+        env = dict(env, CSRF_TRUSTED_ORIGINS=f"http://{HOST}:{self.port}")
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         wait_port(self.port, self.proc)
 
@@ -242,13 +271,7 @@ class Server:
         return self.proc.pid
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        process_stop(self.proc, signal.SIGINT)
         self.log.close()
 
 
@@ -305,6 +328,7 @@ def calls_measure(
         rooms.append((slugs[r], members))
     base = {
         "mode": "calls",
+        "protocol": args.protocol,
         "host": HOST,
         "duration": args.duration,
         "setup_timeout": 60,
@@ -333,6 +357,12 @@ def calls_measure(
     finished = [r["setup"]["finished"] for r in results]
     ready = sum(r["setup"]["rooms_ready"] for r in results)
     setup_seconds = (max(finished) - setup_start) if all(finished) else None
+    opened = [r["setup"]["first_open"] for r in results if r["setup"]["first_open"]]
+    welcomed = [r["setup"]["first_welcome"] for r in results if r["setup"]["first_welcome"]]
+    setup_timing = {
+        "first_open_ms": (min(opened) - setup_start) * 1000 if opened else None,
+        "first_welcome_ms": (min(welcomed) - setup_start) * 1000 if welcomed else None,
+    }
     sat_received = sum(r["saturate"]["received"] for r in results)
     sat_elapsed = max(r["saturate"]["elapsed"] for r in results)
     latencies = sorted(x for r in results for x in r["latency"]["latencies"])
@@ -365,6 +395,7 @@ def calls_measure(
         "peers": peers,
         "setups_per_s": (args.rooms / setup_seconds) if setup_seconds else None,
         "setup_seconds": setup_seconds,
+        "setup_timing": setup_timing,
         "rooms_ready": ready,
         "msgs_per_s": sat_received / sat_elapsed,
         # Per second of server CPU, all processes together: robust when other work shares the machine.
@@ -392,10 +423,13 @@ def idle_measure(args, servers: list[Server], redis: RedisServer, cookies: list[
     for r in range(count // 2):
         members = [(cookies[r * 2 + i], servers[(r * 2 + i) % len(servers)].port) for i in range(2)]
         rooms.append((slugs[offset + r], members))
-    specs = [dict(mode="idle", host=HOST, rooms=share, connect_concurrency=100) for share in split(rooms, args.clients)]
+    specs = [
+        dict(mode="idle", protocol=args.protocol, host=HOST, rooms=share, connect_concurrency=100)
+        for share in split(rooms, args.clients)
+    ]
     # Warm up: the hub, the Redis pools and Django's lazy imports exist before the baseline.
     clients_run([dict(specs[0], rooms=rooms[:2])], lambda index: None)
-    time.sleep(1.0)
+    time.sleep(2.5)  # as long as after the storm (below): Redis frees idle clients' buffers meanwhile
     before = ([proc_rss_kb(s.pid) for s in servers], redis.used_memory())
     after: list = []
 
@@ -407,7 +441,8 @@ def idle_measure(args, servers: list[Server], redis: RedisServer, cookies: list[
     results = clients_run(specs, hook)
     welcomed = sum(r["welcomed"] for r in results)
     rss_delta = sum(after[0][0]) - sum(before[0])
-    redis_delta = (after[0][1] - before[1]) / 1024
+    # The seed keeps nothing in Redis: what moves there is another run's, not its sockets'.
+    redis_delta = (after[0][1] - before[1]) / 1024 if args.protocol == "parley" else 0.0
     return {
         "sockets": count,
         "welcomed": welcomed,
@@ -463,27 +498,53 @@ def profile_stop() -> None:
 def config_run(
     args, redis: RedisServer, db_url: str, cookies, slugs, server: str, ws: str, procs: int, placement: str
 ) -> dict:
-    prefix = f"bench{secrets.token_hex(3)}"
-    env = server_env(redis_url=redis.url, db_url=db_url, prefix=prefix)
-    sessions_cache_warm(redis_url=redis.url, prefix=prefix)
     logs = Path(os.environ.get("TMPDIR", "/tmp")) / "parley-bench-logs"
     logs.mkdir(exist_ok=True)
-    servers = [Server(kind=server, ws=ws, env=env, log=logs / f"{server}-{ws}-{procs}-{i}.log") for i in range(procs)]
-    label = {"server": server, "ws": ws if server == "uvicorn" else "autobahn", "procs": procs}
-    if procs > 1:
-        label["placement"] = placement
+    if server == "seed":
+        from bench.seed import SeedServer
+
+        servers = [SeedServer(port=free_port(), log=logs / "seed.log", wait_port=wait_port, stop=process_stop)]
+        label = {"server": "seed", "ws": "ws (Node " + servers[0].version + ")", "procs": 1}
+    else:
+        prefix = f"bench{secrets.token_hex(3)}"
+        env = server_env(redis_url=redis.url, db_url=db_url, prefix=prefix)
+        sessions_cache_warm(redis_url=redis.url, prefix=prefix)
+        servers = [
+            Server(kind=server, ws=ws, env=env, log=logs / f"{server}-{ws}-{procs}-{i}.log") for i in range(procs)
+        ]
+        label = {"server": server, "ws": ws if server == "uvicorn" else "autobahn", "procs": procs}
+        if procs > 1:
+            label["placement"] = placement
+    args.protocol = "seed" if server == "seed" else "parley"
     try:
         result = dict(label)
         if args.idle:  # first, on a fresh server: nothing left over from the load inflates the delta
             result["idle"] = idle_measure(args, servers, redis, cookies, slugs)
         if args.rooms:
             settle([s.pid for s in servers])
+            # With --idle 0 the first storm meets a cold server (nothing connected since it started).
             result["calls"] = calls_measure(args, servers, redis, cookies, slugs, placement)
+            result["storms"] = [storm_summary(result["calls"])]
+            for _ in range(args.repeat - 1):
+                settle([s.pid for s in servers])
+                again = calls_measure(args, servers, redis, cookies, slugs, placement)
+                result["storms"].append(storm_summary(again))
         result["alive"] = all(s.proc.poll() is None for s in servers)
         return result
     finally:
         for s in servers:
             s.stop()
+
+
+def storm_summary(calls: dict) -> dict:
+    """One join storm's figures, to compare a cold server's first with the next ones (--repeat)."""
+    return {
+        "setups_per_s": calls["setups_per_s"],
+        "setups_per_server_cpu_s": calls["setups_per_server_cpu_s"],
+        "rooms_ready": calls["rooms_ready"],
+        **calls["setup_timing"],
+        "msgs_per_server_cpu_s": calls["msgs_per_server_cpu_s"],
+    }
 
 
 def fmt(value, digits=0) -> str:
@@ -513,6 +574,8 @@ def report(result: dict) -> str:
             f"call set-ups/s          {fmt(calls['setups_per_s'])}   ({calls['rooms_ready']} rooms ready in "
             f"{fmt(calls['setup_seconds'], 2)} s) [target >= 300]",
             f"  per server CPU-second {fmt(calls['setups_per_server_cpu_s'])} (all server processes)",
+            f"first handshake         101 after {fmt(calls['setup_timing']['first_open_ms'], 1)} ms, first in its "
+            f"room after {fmt(calls['setup_timing']['first_welcome_ms'], 1)} ms (from the storm's start)",
             f"latency @ {lat['rate']}/s        p50 {fmt(lat['p50'], 2)} ms, p99 {fmt(lat['p99'], 2)} ms, "
             f"max {fmt(lat['max'], 2)} ms ({lat['samples']} samples) [target p99 <= 5 ms]",
             f"CPU while setting up    {cpu_shares(calls['setup_cpu'])}",
@@ -524,6 +587,14 @@ def report(result: dict) -> str:
             f"errors                  {tot['error_count']} {tot['errors']}; connect failures "
             f"{tot['connect_failure_count']} {tot['connect_failures']}; closes {tot['unexpected_closes']}",
         ]
+    storms = result.get("storms") or []
+    if len(storms) > 1:
+        for number, storm in enumerate(storms, 1):
+            lines.append(
+                f"storm {number}                 {fmt(storm['setups_per_s'])} set-ups/s, "
+                f"{fmt(storm['setups_per_server_cpu_s'])} per server CPU-s, first handshake "
+                f"{fmt(storm['first_open_ms'], 1)} ms, first welcome {fmt(storm['first_welcome_ms'], 1)} ms"
+            )
     idle = result.get("idle")
     if idle:
         lines.append(
@@ -535,9 +606,10 @@ def report(result: dict) -> str:
 
 
 MATRIX = [
+    ("uvicorn", "production", 1, "split"),
+    ("uvicorn", "production", 2, "room"),
+    ("uvicorn", "production", 2, "split"),
     ("uvicorn", "websockets-sansio", 1, "split"),
-    ("uvicorn", "websockets-sansio", 2, "room"),
-    ("uvicorn", "websockets-sansio", 2, "split"),
     ("uvicorn", "websockets", 1, "split"),
     ("daphne", "-", 1, "split"),
 ]
@@ -545,9 +617,20 @@ MATRIX = [
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--server", choices=["daphne", "uvicorn"], help="one server (default: the matrix)")
     parser.add_argument(
-        "--ws", default="websockets-sansio", help="uvicorn --ws: websockets-sansio, websockets, wsproto"
+        "--server", choices=["daphne", "uvicorn", "seed"], help="one server (default: the matrix); seed: the Node seed"
+    )
+    parser.add_argument(
+        "--compare-seed",
+        action="store_true",
+        help="side by side: the seed's Node server, Parley x1 and Parley x2 (rooms kept together), 2-peer rooms",
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="run the configurations N times in turn (medians)")
+    parser.add_argument("--repeat", type=int, default=1, help="join storms per server (with --idle 0 the 1st is cold)")
+    parser.add_argument(
+        "--ws",
+        default="production",
+        help="uvicorn --ws: production (config.serve's own), websockets-sansio, websockets, wsproto",
     )
     parser.add_argument("--procs", type=int, default=1, help="server processes sharing Redis (see --placement)")
     parser.add_argument(
@@ -564,25 +647,51 @@ def main() -> None:
     parser.add_argument("--idle", type=int, default=1000, help="idle sockets for the memory measure (0: skip)")
     parser.add_argument("--clients", type=int, default=1, help="client processes")
     parser.add_argument("--db", choices=["postgres", "sqlite"], default="postgres")
+    parser.add_argument("--db-name", default="parley_bench", help="the PostgreSQL database (created if missing)")
     parser.add_argument("--profile", help="py-spy output file for server 0 while saturated (.txt raw, .json)")
     parser.add_argument("--profile-phase", choices=["setup", "saturate", "latency"], default="saturate")
     parser.add_argument("--profile-flags", default="", help="extra py-spy flags, e.g. '--idle --threads'")
     parser.add_argument("--json", help="write all results to this file")
     args = parser.parse_args()
+    if args.compare_seed and args.peers != 2:
+        parser.error("--compare-seed: the seed's rooms hold 2 peers (--peers 2)")
 
     redis = RedisServer()
     try:
-        db_url = database_url(args.db)
+        db_url = database_url(args.db, args.db_name)
         env = server_env(redis_url=redis.url, db_url=db_url, prefix="bench")
         room_count = args.rooms + args.idle // 2 + 1
         cookies, slugs = fixtures_create(env, users=max(args.rooms * args.peers, args.idle), rooms=room_count)
         configs = [(args.server, args.ws, args.procs, args.placement)] if args.server else MATRIX
+        if args.compare_seed:
+            configs = [("seed", "-", 1, "split"), ("uvicorn", args.ws, 1, "split"), ("uvicorn", args.ws, 2, "room")]
         results = []
-        for server, ws, procs, placement in configs:
-            result = config_run(args, redis, db_url, cookies, slugs, server, ws, procs, placement)
+        # --rounds: the configurations run in turn, again and again, so that contention from
+        # other work falls on all of them alike; the side-by-side table shows medians.
+        for server, ws, procs, placement in configs * args.rounds:
+            try:
+                result = config_run(args, redis, db_url, cookies, slugs, server, ws, procs, placement)
+            except Exception as error:
+                from bench.seed import SeedUnavailable
+
+                if not isinstance(error, SeedUnavailable):
+                    raise
+                print(f"## seed: skipped. {error}", flush=True)
+                continue
             results.append(result)
             print(report(result), flush=True)
         print(f"({os.cpu_count()} cores; client processes: {args.clients}; Redis {redis.url}; DB {args.db})")
+        if args.compare_seed:
+            from bench.seed import compare_table
+
+            print("\n## Side by side (same client and workload; ratios: Parley / seed)\n")
+            print(compare_table(results))
+            seen = [r["calls"]["machine_after_saturate"] for r in results if r.get("calls")]
+            loads = sorted(m["loadavg1"] for m in seen)
+            stalls = sorted(m["cpu_some_avg10"] for m in seen if m["cpu_some_avg10"] is not None)
+            print(f"\nmachine: {machine_description()}")
+            if loads:
+                print(f"during the runs: load average {loads[0]}-{loads[-1]}, CPU pressure {stalls[0]}-{stalls[-1]}%")
         if args.json:
             Path(args.json).write_text(json.dumps(results, indent=2))
     finally:

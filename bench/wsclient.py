@@ -22,13 +22,23 @@ class HandshakeRefused(Exception):
 class WSClient(asyncio.Protocol):
     """One client socket. `on_text(payload: bytes)` gets every text frame; `close_code` is set on close."""
 
-    def __init__(self, *, host: str, port: int, path: str, cookie: str, on_text: Callable[[bytes], None]) -> None:
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        path: str,
+        cookie: str,
+        on_text: Callable[[bytes], None],
+        on_made: Callable[["WSClient"], None] | None = None,
+    ) -> None:
         self.request = (
             f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             f"Sec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}\r\nSec-WebSocket-Version: 13\r\n"
             f"Origin: http://{host}:{port}\r\nCookie: sessionid={cookie}\r\n\r\n"
         ).encode()
         self.on_text = on_text
+        self.on_made = on_made
         self.mask = os.urandom(4)
         self.buf = bytearray()
         self.fragments: list[bytes] | None = None
@@ -43,6 +53,10 @@ class WSClient(asyncio.Protocol):
     def connection_made(self, transport: asyncio.Transport) -> None:
         self.transport = transport
         transport.write(self.request)
+        if self.on_made is not None:
+            # The owner learns of this client now: a server may send its first frame in the
+            # same segment as the 101, and that frame is handled before ws_connect returns.
+            self.on_made(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.opened.done():
@@ -128,11 +142,15 @@ class WSClient(asyncio.Protocol):
             self._write_control(0x88, code.to_bytes(2, "big"))
 
 
-async def ws_connect(*, host: str, port: int, path: str, cookie: str, on_text, timeout: float = 30.0) -> WSClient:
+async def ws_connect(
+    *, host: str, port: int, path: str, cookie: str, on_text, on_made=None, timeout: float = 30.0
+) -> WSClient:
     loop = asyncio.get_running_loop()
     _, client = await asyncio.wait_for(
         loop.create_connection(
-            lambda: WSClient(host=host, port=port, path=path, cookie=cookie, on_text=on_text), host, port
+            lambda: WSClient(host=host, port=port, path=path, cookie=cookie, on_text=on_text, on_made=on_made),
+            host,
+            port,
         ),
         timeout,
     )

@@ -1,5 +1,7 @@
-"""WebSocket consumers: transport only. The signaling logic lives in calls.services."""
+"""WebSocket consumers: transport only. The room signaling lives in calls.signaling, the presence
+socket's in calls.services.direct_calls."""
 
+import asyncio
 import logging
 import time
 from urllib.parse import parse_qs
@@ -8,81 +10,66 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from calls.protocol import CLOSE_CODES, ProtocolError, error_frame, frame_encode, frame_parse
-from calls.services.relay import Outbox, hub_get
-from calls.services.signaling import Refusal, RoomSession
-from calls.services.tasks import background
+from calls.infra.logs import log_context_set
+from calls.infra.tasks import background
+from calls.protocol import CLOSE_CODES
+from calls.services.eviction import user_evict_concerns
+from calls.services.metrics import refusal_count
+from calls.services.outages import outage_failed
+from calls.signaling.node import node_get
+from calls.signaling.outbox import Outbox
+from calls.signaling.session import UNAVAILABLE, Session, socket_refuse
+from calls.signaling.takeover import device_id_clean
 
 logger = logging.getLogger(__name__)
 
-# "Try again later". Not 1013: daphne (autobahn) refuses to send any code but 1000 and 3000-4999,
-# and the refusal would end in an internal error (1011) instead.
-UNAVAILABLE_CLOSE_CODE = 4503
-# The peer resumed on a newer socket of the same client (docs/protocol.md, Resume).
-REPLACED_CLOSE_CODE = 4000
-
 
 class RoomConsumer(AsyncWebsocketConsumer):
-    """`/ws/rooms/<slug>/`: one peer of a room call."""
+    """`/ws/rooms/<slug>/`: one peer of a room call. Reads the socket and hands each text frame to
+    its Session (calls.signaling.session), which writes back only through the socket's Outbox."""
 
-    session: RoomSession | None = None
+    session: Session | None = None
     outbox: Outbox | None = None
 
     async def connect(self) -> None:
+        started = time.monotonic()
         await self.accept()
-        self.slug = self.scope["url_route"]["kwargs"]["slug"]
-        user = self.scope["user"]
-        self.user_id = user.pk
-        self.session_key = self.scope["session"].session_key if "session" in self.scope else None
-        self.last_seen = time.monotonic()
-        self.outbox = Outbox(self.base_send, limit=self._config()["OUTBOX_LIMIT"], on_overflow=self._overflow)
+        self.outbox = Outbox(self.base_send, limit=settings.SIGNALING["OUTBOX_LIMIT"])
         try:
-            hub = await hub_get()
-        except Exception:
-            logger.exception("signaling hub unavailable")
-            self._refuse("unavailable", "The call service is unavailable; try again shortly.", UNAVAILABLE_CLOSE_CODE)
+            node = await node_get()
+        except Exception as error:
+            outage_failed(what="the signaling node's start", error=error, log=logger)
+            refusal_count("unavailable")  # no node to count it
+            socket_refuse(self.outbox, "unavailable", UNAVAILABLE)
             return
-        self.session = RoomSession(hub=hub, conn=self, user=user, slug=self.slug)
-        try:
-            await self.session.join(resume_token=self._resume_token())
-        except Refusal as refusal:
-            self._refuse(refusal.code, refusal.message, CLOSE_CODES[refusal.code])
-            return
-        except Exception:
-            logger.exception("join failed for %s", self.slug)
-            await self.session.leave("disconnected")
-            self._refuse("unavailable", "The call service is unavailable; try again shortly.", UNAVAILABLE_CLOSE_CODE)
-            return
-        if hub.events is not None:
-            try:
-                await hub.events.room_entered(self.slug)
-            except Exception:  # the call works; admin events reach it once the hub renews (a minute)
-                logger.warning("room %s: could not join its channel-layer group", self.slug, exc_info=True)
+        slug = self.scope["url_route"]["kwargs"]["slug"]
+        log_context_set(room=slug, user=self.scope["user"].pk)  # after node_get: the node's tasks are not this socket's
+        session = self.scope.get("session")
+        self.session = Session(
+            node=node,
+            outbox=self.outbox,
+            user=self.scope["user"],
+            slug=slug,
+            session_key=session.session_key if session is not None else None,
+            auth_hash=session.auth_hash if session is not None else "",
+            started=started,
+            device=device_id_clean(self._query("device") or ""),
+        )
+        await self.session.open(
+            resume_token=self._query("resume"), knock=self._query("knock") == "1", admission_pass=self._query("pass")
+        )
 
-    @property
-    def peer(self):
-        """This socket's PeerRecord once joined (the hub routes by it)."""
-        return self.session.peer if self.session is not None else None
-
-    @staticmethod
-    def _config() -> dict:
-        return settings.SIGNALING
-
-    def _resume_token(self) -> str | None:
-        """`?resume=<token>` of a client reconnecting after a dropped connection."""
+    def _query(self, name: str) -> str | None:
+        """`?resume=<token>` of a client reconnecting after a dropped connection; `?knock=1` of one
+        asking to join; `?pass=<token>` of one let in (calls.signaling.knocks); `?device=<id>`."""
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
-        token = query.get("resume", [""])[0]
-        return token[:200] or None
-
-    def _refuse(self, code: str, message: str, close_code: int) -> None:
-        self.outbox.put(frame_encode(error_frame(code, message)))
-        self.outbox.put({"type": "websocket.close", "code": close_code})
+        return query.get(name, [""])[0][:200] or None
 
     async def __call__(self, scope, receive, send) -> None:
         """Channels' consumer loop without a task, an `asyncio.wait` and a thread hop per frame.
 
         The socket is read directly. Channel-layer events (sign-out, room closed) reach the
-        socket through its process's hub (calls.services.layer_events), not a receive task
+        socket through its process's node (calls.signaling.layer_inlet), not a receive task
         of its own.
         """
         self.scope = scope
@@ -98,6 +85,14 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 await handlers[message["type"]](message)
         except StopConsumer:
             pass
+        except (Exception, asyncio.CancelledError):
+            session = self.session
+            if session is not None and session.joined and not session.left:
+                # The loop ended without a disconnect (an error escaped, or the server cancelled it):
+                # a peer left in its room with no socket would stay in the sweep and the room forever.
+                logger.warning("room socket of peer %s ended without a disconnect", session.peer.peer_id)
+                await session.suspend()
+            raise
         finally:
             # The session and the outbox point back at this consumer: without this, all
             # they hold would wait for a full garbage collection (a pause after a storm).
@@ -106,77 +101,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 self.outbox.stop()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        session = self.session
-        if session is None or not session.joined or session.left:
-            return
-        self.last_seen = time.monotonic()
-        admitted = session.admit_rate()
-        if admitted is None:
-            session.reply_error("rate-limited", "Too many messages: the connection is closed.")
-            await self._close(CLOSE_CODES["rate-limited"], "disconnected")
-            return
-        if admitted is False:
-            session.reply_error("rate-limited", "Slow down: messages over the rate limit are dropped.")
-            return
-        try:
-            frame = frame_parse(text_data, limits=session.limits)
-        except ProtocolError as error:
-            session.reply_error(error.code, error.message, error.ref)
-            return
-        if frame["type"] == "leave":
-            await self._close(1000, "left")
-            return
-        try:
-            await session.handle(frame)
-        except ProtocolError as error:
-            session.reply_error(error.code, error.message, frame.get("id"))
-
-    # Called by the hub ------------------------------------------------------------------------
-    def deliver(self, text: str) -> None:
-        self.outbox.put(text)
-
-    def control(self, message: dict) -> None:
-        kind = message["type"]
-        if kind == "kick":
-            frame = {"type": "kicked"}
-            if message.get("by"):
-                frame["by"] = message["by"]
-            self.outbox.put(frame_encode(frame))
-            self._spawn_close(CLOSE_CODES["forbidden"], "kicked")
-        elif kind == "timeout":
-            self._spawn_close(4408, "timeout")
-        elif kind == "evict":
-            self.outbox.put(frame_encode(error_frame("unauthenticated", "You were signed out.")))
-            self._spawn_close(CLOSE_CODES["unauthenticated"], "disconnected")
-        elif kind == "replace":
-            background(self._replaced())
-        elif kind == "room-closed":
-            self.outbox.put(frame_encode(error_frame("no-such-room", "This room was closed.")))
-            self._spawn_close(CLOSE_CODES["no-such-room"], "disconnected")
-        elif kind == "room-locked":
-            self.deliver(frame_encode({"type": "room", "locked": message["locked"]}))
-
-    def _spawn_close(self, code: int, reason: str) -> None:
-        background(self._close(code, reason))
-
-    async def _replaced(self) -> None:
-        """The client came back on a new socket (this one is probably half-open): hand the peer over."""
         if self.session is not None:
-            await self.session.suspend()
-        self.outbox.put({"type": "websocket.close", "code": REPLACED_CLOSE_CODE})
-
-    def _overflow(self) -> None:
-        logger.warning("outbox of peer %s overflowed: closing the slow socket", self.peer)
-        if self.session is not None:
-            self.session.hub.stats.dropped_overflow += 1
-        self._spawn_close(UNAVAILABLE_CLOSE_CODE, "disconnected")
-
-    async def _close(self, code: int, reason: str) -> None:
-        if self.session is not None:
-            await self.session.leave(reason)
-        self.outbox.put({"type": "websocket.close", "code": code})
+            await self.session.receive(text_data)
 
     async def disconnect(self, code: int) -> None:
+        logger.info("room socket disconnected (%s)", code)
         if self.session is not None:
             await self.session.suspend()  # no-op if it already left for a reason
 
@@ -188,22 +117,23 @@ class PresenceConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         from calls.services.direct_calls import PresenceSession
+        from calls.services.presence_service import presence_service_get
 
         await self.accept()
-        self.presence = PresenceSession(conn=self, user=self.scope["user"])
+        presence_service_get()  # started outside this socket's log context: its sweeps are process-wide
+        log_context_set(user=self.scope["user"].pk)
+        self.presence = PresenceSession(conn=self, user=self.scope["user"], session=self.scope["session"])
         try:
             await self.presence.open()
         except Exception:
             logger.exception("presence socket could not open")
-            await self.presence.refuse(
-                "unavailable", "The call service is unavailable; try again shortly.", UNAVAILABLE_CLOSE_CODE
-            )
+            await self.presence.refuse("unavailable", UNAVAILABLE, CLOSE_CODES["unavailable"])
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         await self.presence.receive(text_data)
 
-    async def send_frame(self, frame: dict) -> None:
-        await self.send(text_data=frame_encode(frame))
+    async def send_text(self, text: str) -> None:
+        await self.send(text_data=text)
 
     def close_soon(self, code: int) -> None:
         background(self.close(code))
@@ -212,7 +142,7 @@ class PresenceConsumer(AsyncWebsocketConsumer):
         await self.presence.event(event)
 
     async def user_evict(self, event: dict) -> None:
-        if event.get("session_key") in (None, self.scope["session"].session_key):
+        if user_evict_concerns(event, self.presence):
             await self.presence.refuse("unauthenticated", "You were signed out.", CLOSE_CODES["unauthenticated"])
 
     async def disconnect(self, code: int) -> None:

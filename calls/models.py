@@ -27,6 +27,11 @@ class Room(models.Model):
     )
     is_locked = models.BooleanField(_("locked"), default=False, help_text=_("Nobody new may join, but the owner."))
     is_active = models.BooleanField(_("active"), default=True, help_text=_("A closed room cannot be joined."))
+    everyone_may_record = models.BooleanField(
+        _("everyone may record"),
+        default=False,
+        help_text=_("Anyone in the call may record it in their browser; else only the owner and staff."),
+    )
     is_direct = models.BooleanField(_("direct call"), default=False, editable=False)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
@@ -108,3 +113,26 @@ class Call(models.Model):
         if self.answered_at and self.ended_at:
             return int((self.ended_at - self.answered_at).total_seconds())
         return None
+
+
+class RoomInvite(models.Model):
+    """An invitation to a private room: its link adds whoever opens it to the allowed people,
+    until it expires (`expires_at`, or never) or the owner revokes it."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="invites", verbose_name=_("room"))
+    key = models.CharField(max_length=32, unique=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", verbose_name=_("created by")
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+    uses = models.PositiveIntegerField(_("people added"), default=0)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("invitation")
+        verbose_name_plural = _("invitations")
+
+    def __str__(self) -> str:
+        return f"{self.room} ({self.created_at:%Y-%m-%d})"

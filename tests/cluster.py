@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -20,6 +21,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -112,13 +114,34 @@ class RedisServer:
         return list(self.client().scan_iter(match=f"{prefix}*", count=1000))
 
 
-class Server:
-    """One daphne process serving the real ASGI application."""
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Answer a redirect as it is (its Set-Cookie is what a sign-in returns)."""
 
-    def __init__(self, cluster: "Cluster", env: dict, name: str) -> None:
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def _cookie_set(headers, name: str) -> str | None:
+    """The value a response's Set-Cookie headers give cookie `name`, if any."""
+    for header in headers.get_all("Set-Cookie") or ():
+        found = re.match(rf"{name}=([^;]*)", header)
+        if found:
+            return found.group(1)
+    return None
+
+
+# The servers as Parley runs them: uvicorn as production does (config.serve: the Dockerfile's
+# command), and daphne with Parley's options (config.daphne_server).
+
+
+class Server:
+    """One server process (daphne, or uvicorn) serving the real ASGI application."""
+
+    def __init__(self, cluster: "Cluster", env: dict, name: str, kind: str = "daphne") -> None:
         self.cluster = cluster
         self.env = env
         self.name = name
+        self.kind = kind
         self.port = port_free()
         self.proc: subprocess.Popen | None = None
         self.log = cluster.workdir / f"{name}.log"
@@ -134,7 +157,10 @@ class Server:
     def start(self) -> "Server":
         # As in production (Dockerfile): Twisted's default listen backlog of 50 resets a join storm.
         endpoint = f"tcp:port={self.port}:interface=127.0.0.1:backlog=2048"
-        args = [PYTHON, "-m", "daphne", "-e", endpoint, "--websocket_connect_timeout", "30", "config.asgi:application"]
+        args = [PYTHON, "-m", "config.daphne_server", "-e", endpoint, "--websocket_connect_timeout", "30"]
+        args.append("config.asgi:application")
+        if self.kind == "uvicorn":
+            args = [PYTHON, "-m", "config.serve", "--host", "127.0.0.1", "--port", str(self.port)]
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         wait_until(self._healthy, 30, what=f"server {self.name} up")
@@ -152,6 +178,35 @@ class Server:
                 return response.status, response.read().decode(), dict(response.headers)
         except urllib.error.HTTPError as error:
             return error.code, error.read().decode(), dict(error.headers)
+
+    def form_post(self, path: str, data: dict, cookie: str | None = None) -> tuple[int, str | None]:
+        """Fill in the form at `path` as a browser does (its CSRF token, the session cookie) and
+        submit it: the status, and the session cookie the answer sets, if any (a sign-in's)."""
+        status, page, headers = self._open(path, cookie)
+        assert status == 200, (path, status)
+        csrf = _cookie_set(headers, "csrftoken") or ""
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+        body = urllib.parse.urlencode({**data, "csrfmiddlewaretoken": token}).encode()
+        jar = f"csrftoken={csrf}" + (f"; sessionid={cookie}" if cookie else "")
+        status, _, headers = self._open(path, jar=jar, body=body)
+        return status, _cookie_set(headers, "sessionid")
+
+    def sign_in(self, username: str, password: str) -> str:
+        """A new session of `username`, through the sign-in form."""
+        status, cookie = self.form_post("/accounts/login/", {"username": username, "password": password})
+        assert status == 302 and cookie, status
+        return cookie
+
+    def _open(self, path: str, cookie: str | None = None, *, jar: str | None = None, body: bytes | None = None):
+        request = urllib.request.Request(f"{self.http}{path}", data=body)
+        if jar or cookie:
+            request.add_header("Cookie", jar or f"sessionid={cookie}")
+        opener = urllib.request.build_opener(_NoRedirect)
+        try:
+            with opener.open(request, timeout=10) as response:
+                return response.status, response.read().decode(), response.headers
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode(), error.headers
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         if self.proc and self.proc.poll() is None:
@@ -244,8 +299,8 @@ class Cluster:
         )
         return json.loads(done.stdout.strip().splitlines()[-1])
 
-    def server(self, name: str, **extra_env: str) -> Server:
-        server = Server(self, self.env(**extra_env), name)
+    def server(self, name: str, kind: str = "daphne", **extra_env: str) -> Server:
+        server = Server(self, self.env(**extra_env), name, kind)
         self.servers.append(server)
         return server.start()
 
@@ -411,6 +466,22 @@ class Client:
             30,
         )
         return cls(ws, ping=ping, ping_every=ping_every)
+
+    @classmethod
+    async def presence(cls, server: Server, cookie: str) -> "Client":
+        """A presence socket (`/ws/presence/`), its `presence` frame read."""
+        ws = await asyncio.wait_for(
+            ws_connect(
+                f"{server.ws}/ws/presence/",
+                origin=f"http://127.0.0.1:{server.port}",
+                additional_headers={"Cookie": f"sessionid={cookie}"},
+                open_timeout=20,
+            ),
+            30,
+        )
+        client = cls(ws)
+        client.welcome = await client.recv_type("presence", timeout=20)
+        return client
 
     @classmethod
     async def join(cls, server: Server, slug: str, cookie: str, **kwargs) -> "Client":

@@ -65,7 +65,7 @@ def signaling(request, settings):
 def _join_lookup_connections_closed():
     """Each test's event loop opens its own PostgreSQL connections for join look-ups."""
     yield
-    from calls.services.sql import sql_pools_discard
+    from calls.infra.sql import sql_pools_discard
 
     sql_pools_discard()
 
@@ -98,6 +98,28 @@ def make_room(db):
         slug = slug or f"room-{secrets.token_hex(3)}"
         fields.setdefault("name", slug.replace("-", " ").title())
         return Room.objects.create(slug=slug, owner=owner, **fields)
+
+    return make
+
+
+@pytest.fixture
+def users(make_user):
+    """`await users("alice", "bob")` -> the users, created in the test database (async tests)."""
+    from asgiref.sync import sync_to_async
+
+    async def make(*names, **fields):
+        return [await sync_to_async(make_user)(name, **fields) for name in names]
+
+    return make
+
+
+@pytest.fixture
+def room_for(make_room):
+    """`await room_for(owner, capacity=2)` -> a room (async tests)."""
+    from asgiref.sync import sync_to_async
+
+    async def make(owner, **fields):
+        return await sync_to_async(make_room)(owner, **fields)
 
     return make
 

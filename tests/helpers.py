@@ -19,7 +19,7 @@ def server_frames_checked(monkeypatch):
 
     Use it with `pytest.mark.usefixtures("server_frames_checked")` after importing it.
     """
-    from calls.services.relay import Outbox
+    from calls.signaling.outbox import Outbox
 
     invalid: list[str] = []
     put = Outbox.put

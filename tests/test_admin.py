@@ -3,7 +3,7 @@
 import pytest
 from django.utils import timezone
 
-from calls.models import Call, Participation, Room
+from calls.models import Call, Participation, Room, RoomInvite
 from tests.web import browser
 
 pytestmark = pytest.mark.django_db
@@ -160,8 +160,8 @@ def test_room_change_page_shows_participations_read_only(admin_client, rooms):
     prefixes = {f.formset.model: f.formset.prefix for f in inline}
     data = {"csrfmiddlewaretoken": csrf_of(admin_client), "slug": room.slug, "name": room.name}
     data.update({"owner": room.owner.pk, "capacity": 8, "is_active": "on"})
-    allowed = prefixes[Room.allowed_users.through]
-    data.update({f"{allowed}-TOTAL_FORMS": 0, f"{allowed}-INITIAL_FORMS": 0})
+    for empty in (prefixes[Room.allowed_users.through], prefixes[RoomInvite]):
+        data.update({f"{empty}-TOTAL_FORMS": 0, f"{empty}-INITIAL_FORMS": 0})
     audit = prefixes[Participation]
     data.update({f"{audit}-TOTAL_FORMS": 1, f"{audit}-INITIAL_FORMS": 1, f"{audit}-0-id": entry.pk})
     data.update({f"{audit}-0-room": room.pk, f"{audit}-0-peer_id": "forged", f"{audit}-0-DELETE": "on"})
@@ -190,6 +190,7 @@ def test_room_admin_edits_allowed_users_inline(admin_client, rooms, make_user):
     formsets = {f.formset.prefix: f.formset for f in page.context["inline_admin_formsets"]}
     allowed_prefix = next(p for p, f in formsets.items() if f.model is Room.allowed_users.through)
     participation_prefix = next(p for p, f in formsets.items() if f.model is Participation)
+    invite_prefix = next(p for p, f in formsets.items() if f.model is RoomInvite)
     data = {
         "csrfmiddlewaretoken": csrf_of(admin_client),
         "slug": room.slug,
@@ -203,6 +204,8 @@ def test_room_admin_edits_allowed_users_inline(admin_client, rooms, make_user):
         f"{allowed_prefix}-0-user": guest.pk,
         f"{participation_prefix}-TOTAL_FORMS": 0,
         f"{participation_prefix}-INITIAL_FORMS": 0,
+        f"{invite_prefix}-TOTAL_FORMS": 0,
+        f"{invite_prefix}-INITIAL_FORMS": 0,
     }
     response = admin_client.post(f"/admin/calls/room/{room.pk}/change/", data)
     assert response.status_code == 302, response.content.decode()[:2000]
@@ -224,3 +227,32 @@ def test_room_admin_refuses_capacity_out_of_range(admin_client, rooms):
     assert response.status_code == 200
     room.refresh_from_db()
     assert room.capacity == 8
+
+
+def test_direct_call_rooms_are_left_out_unless_asked_for(admin_client, rooms):
+    Room.objects.create(slug="direct-1a2b", name="Direct Line Zulu", owner=rooms["alpha"].owner, is_direct=True)
+    names = ROOM_NAMES | {"Direct Line Zulu"}
+    assert names_in(admin_client.get("/admin/calls/room/"), names) == ROOM_NAMES
+    assert names_in(admin_client.get("/admin/calls/room/?kind=direct"), names) == {"Direct Line Zulu"}
+    assert names_in(admin_client.get("/admin/calls/room/?kind=all"), names) == names
+
+
+def test_live_now_shows_who_is_in_the_call(admin_client, rooms, make_user):
+    room = rooms["alpha"]
+    zed = make_user("zed", display_name="Zed Zebra")
+    Participation.objects.create(room=room, user=zed, peer_id="p-live")
+    Participation.objects.create(room=room, user=room.owner, peer_id="p-gone", left_at=timezone.now(), reason="left")
+    body = admin_client.get("/admin/calls/room/").content.decode()
+    assert "1 / 8: Zed Zebra" in body
+    assert "Olga" not in body.split("1 / 8: ")[1].split("<")[0]
+
+
+def test_a_rooms_page_shows_the_latest_joins_and_links_to_all_of_them(admin_client, rooms):
+    room = rooms["alpha"]
+    for number in range(60):
+        Participation.objects.create(room=room, user=room.owner, peer_id=f"peer-{number:03d}")
+    body = admin_client.get(f"/admin/calls/room/{room.pk}/change/").content.decode()
+    assert "peer-059" in body and "peer-040" in body and "peer-039" not in body
+    assert f'href="/admin/calls/participation/?room__id__exact={room.pk}"' in body and "60 joins in all" in body
+    listing = admin_client.get(f"/admin/calls/participation/?room__id__exact={room.pk}")
+    assert listing.context["cl"].result_count == 60 and len(listing.context["cl"].result_list) == 50

@@ -92,13 +92,13 @@ def denied(address: str, ranges: list[str]) -> bool:
 
 
 def test_the_services_each_with_a_healthcheck():
-    assert set(SERVICES) == {"migrate", "web", "postgres", "redis", "coturn", "caddy"}
+    assert set(SERVICES) == {"migrate", "web", "postgres", "redis", "coturn", "caddy", "prometheus", "grafana"}
     for name, service in SERVICES.items():
         if name == "migrate":  # runs once and exits
             continue
         check = service.get("healthcheck", {})
         assert check.get("test") and not check.get("disable"), f"{name} has no healthcheck"
-    assert "/healthz" in " ".join(SERVICES["web"]["healthcheck"]["test"])
+    assert "/readyz" in " ".join(SERVICES["web"]["healthcheck"]["test"])
 
 
 def test_images_are_pinned_to_the_right_majors():
@@ -113,7 +113,7 @@ def test_images_are_pinned_to_the_right_majors():
     assert major == 4 and minor >= 9, f"coturn {tag} is older than 4.9"
 
 
-def test_web_is_built_here_and_runs_daphne_after_migrations():
+def test_web_is_built_here_and_runs_the_production_server_after_migrations():
     web = SERVICES["web"]
     assert web["build"] in (".", {"context": "."})
     assert web["environment"]["DJANGO_SETTINGS_MODULE"] == "config.settings.production"
@@ -122,12 +122,21 @@ def test_web_is_built_here_and_runs_daphne_after_migrations():
     users = re.findall(r"^USER\s+(\S+)", dockerfile, re.MULTILINE)
     assert users and users[-1] not in ("root", "0"), "the app must not run as root"
     command = re.search(r"^CMD (.+)$", dockerfile, re.MULTILINE).group(1)
-    steps = [command.index(step) for step in ("migrate", "collectstatic", "daphne")]
+    steps = [command.index(step) for step in ("migrate", "collectstatic", "exec python -m config.serve")]
     assert steps == sorted(steps)
-    assert "config.asgi:application" in command and "0.0.0.0" in command and "8000" in command
+    assert "--host 0.0.0.0" in command and "--port 8000" in command
     assert {"postgres", "redis"} <= set(web["depends_on"])
     assert web["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert ".env" in (ROOT / ".dockerignore").read_text().split(), "the image must not carry .env"
+
+
+def test_web_trusts_proxy_headers_from_caddy_only():
+    """uvicorn takes X-Forwarded-For from FORWARDED_ALLOW_IPS: Caddy's fixed address, not '*'."""
+    trusted = SERVICES["web"]["environment"]["FORWARDED_ALLOW_IPS"]
+    [caddy_address] = [net["ipv4_address"] for net in SERVICES["caddy"]["networks"].values()]
+    assert trusted == caddy_address and "*" not in trusted
+    [subnet] = [pool["subnet"] for pool in COMPOSE["networks"]["default"]["ipam"]["config"]]
+    assert subnet.removesuffix(".0/24") == caddy_address.removesuffix(".2")
 
 
 def test_several_web_processes_start_after_one_migration():
@@ -234,9 +243,13 @@ def test_env_example_lists_every_variable():
 def test_caddy_proxies_the_domain_to_web():
     caddyfile = (ROOT / "deploy/caddy/Caddyfile").read_text()
     assert re.search(r"^\{\$PARLEY_DOMAIN\}\s*\{", caddyfile, re.MULTILINE)
-    # Every web container, by compose's DNS name (tests/test_proxy_rooms.py runs the rest).
+    # Every web container, by name: WEB_PROCESSES of them (tests/test_proxy_rooms.py runs the rest).
     assert re.search(r"^\s*reverse_proxy \{$", caddyfile, re.MULTILINE)
-    assert re.search(r"^\s*dynamic a web 8000\b", caddyfile, re.MULTILINE)
+    assert re.search(r"^\s*to \{\$WEB_UPSTREAMS\}$", caddyfile, re.MULTILINE)
+    assert re.search(r"^\s*health_uri /readyz$", caddyfile, re.MULTILINE)
+    caddy = SERVICES["caddy"]
+    assert caddy["environment"]["WEB_PROCESSES"] == "${WEB_PROCESSES:-2}"
+    assert "parley-web-$$i:8000" in caddy["command"][0] and "export WEB_UPSTREAMS" in caddy["command"][0]
     mounts = [str(volume).split(":")[:2] for volume in SERVICES["caddy"]["volumes"]]
     assert ["./deploy/caddy/Caddyfile", "/etc/caddy/Caddyfile"] in mounts
     assert SERVICES["caddy"]["environment"]["PARLEY_DOMAIN"].startswith("${PARLEY_DOMAIN")
@@ -308,3 +321,16 @@ def test_coturn_accepts_the_compose_command_line(turnserver_bin, free_port, tmp_
     finally:
         server.terminate()
         server.wait(timeout=20)
+
+
+def test_the_monitoring_profile_scrapes_every_web_container_with_the_token():
+    for name in ("prometheus", "grafana"):
+        assert SERVICES[name]["profiles"] == ["monitoring"], f"{name} runs only with --profile monitoring"
+    assert "ports" not in SERVICES["prometheus"]
+    assert all(str(port).startswith("127.0.0.1:") for port in SERVICES["grafana"]["ports"])
+    prometheus = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
+    (job,) = prometheus["scrape_configs"]
+    assert job["dns_sd_configs"] == [{"names": ["web"], "type": "A", "port": 8000, "refresh_interval": "15s"}]
+    assert job["authorization"] == {"type": "Bearer", "credentials_file": "/run/secrets/metrics_token"}
+    assert COMPOSE["secrets"]["metrics_token"] == {"environment": "METRICS_TOKEN"}
+    assert SERVICES["web"]["env_file"] == ".env", "METRICS_TOKEN reaches the web processes from .env"

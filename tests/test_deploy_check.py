@@ -44,6 +44,7 @@ print(json.dumps({
     "plain_http": Client(HTTP_HOST="parley.example.com").get("/accounts/login/").status_code,
     "plain_http_location": Client(HTTP_HOST="parley.example.com").get("/accounts/login/").headers.get("Location", ""),
     "healthz_plain_http": Client(HTTP_HOST="parley.example.com").get("/healthz").status_code,
+    "readyz_plain_http": Client(HTTP_HOST="parley.example.com").get("/readyz").status_code,
     "unknown_host": Client(HTTP_HOST="evil.example.net").get("/healthz").status_code,
 }))
 """
@@ -113,6 +114,7 @@ def test_production_cookies_are_secure_and_same_site_lax(tmp_path):
     assert "max-age=31536000" in seen["hsts"]
     assert seen["plain_http"] == 301 and seen["plain_http_location"].startswith("https://")
     assert seen["healthz_plain_http"] == 200, "the container healthcheck speaks plain HTTP"
+    assert seen["readyz_plain_http"] == 200, "the readiness check speaks plain HTTP (database up, no Redis set)"
     assert seen["unknown_host"] == 400
 
 
@@ -124,14 +126,12 @@ def test_demo_users_refuses_in_production(tmp_path):
 
 
 def test_the_container_start_command_serves_production(tmp_path, free_port):
-    """Run the Dockerfile's CMD (migrate, collectstatic, daphne) and compose's web healthcheck, on loopback."""
+    """Run the Dockerfile's CMD (migrate, collectstatic, the server) and compose's web healthcheck, on loopback."""
     dockerfile = (ROOT / "Dockerfile").read_text()
     start = json.loads(re.search(r"^CMD (\[.+\])$", dockerfile, re.MULTILINE).group(1))
-    script = start[-1].replace("0.0.0.0", "127.0.0.1").replace("port=8000", f"port={free_port}")
+    script = start[-1].replace("0.0.0.0", "127.0.0.1").replace("--port 8000", f"--port {free_port}")
     assert str(free_port) in script, "the start command no longer names port 8000"
-    script = script.replace("python ", f"{sys.executable} ").replace(
-        "exec daphne", f"exec {Path(sys.executable).parent}/daphne"
-    )
+    script = script.replace("python ", f"{sys.executable} ")
     env = production_env(tmp_path, STATIC_ROOT=str(tmp_path / "static"), PARLEY_DOMAIN="parley.example.com")
     log = (tmp_path / "web.log").open("w")
     server = subprocess.Popen(

@@ -215,9 +215,9 @@ async def test_anonymous_presence_socket_is_refused(signaling):
 
 
 async def test_leaving_the_direct_room_hangs_up(pair, monkeypatch):
-    from calls.services import direct_calls
+    from calls.services import presence_service
 
-    monkeypatch.setattr(direct_calls, "HANGUP_GRACE", 0.5)
+    monkeypatch.setattr(presence_service, "HANGUP_GRACE", 0.5)
     alice, bob = pair
     b = await online(bob)
     a = await online(alice)
@@ -280,9 +280,9 @@ async def test_a_silent_presence_socket_is_dropped_and_goes_offline(pair, signal
 
 
 async def test_a_page_opened_while_it_rings_rings_too(pair, monkeypatch):
-    from calls.services import direct_calls
+    from calls.services import presence_service
 
-    monkeypatch.setattr(direct_calls, "CALLER_GRACE", 0.5)
+    monkeypatch.setattr(presence_service, "CALLER_GRACE", 0.5)
     alice, bob = pair
     b = await online(bob)
     a = await online(alice)
@@ -302,9 +302,9 @@ async def test_a_page_opened_while_it_rings_rings_too(pair, monkeypatch):
 
 
 async def test_a_ringing_call_is_cancelled_when_the_caller_leaves(pair, monkeypatch):
-    from calls.services import direct_calls
+    from calls.services import presence_service
 
-    monkeypatch.setattr(direct_calls, "CALLER_GRACE", 0.3)
+    monkeypatch.setattr(presence_service, "CALLER_GRACE", 0.3)
     alice, bob = pair
     b = await online(bob)
     a = await online(alice)
@@ -346,15 +346,15 @@ async def test_redis_down_gives_a_clear_error_and_keeps_the_socket(settings, mak
 async def test_group_membership_forgotten_by_the_layer_is_renewed(pair, monkeypatch):
     from channels.layers import get_channel_layer
 
-    from calls.services import direct_calls
+    from calls.services import presence_service
 
-    monkeypatch.setattr(direct_calls, "GROUPS_RENEW_SECONDS", 0.5)
+    monkeypatch.setattr(presence_service, "GROUPS_RENEW_SECONDS", 0.5)
     alice, bob = pair
     b = await online(bob)
     a = await online(alice)
-    (session,) = [s for s in direct_calls.presence_service_get().local.values() if s.user.pk == bob.pk]
+    (session,) = [s for s in presence_service.presence_service_get().local.values() if s.user.pk == bob.pk]
     # The layer expires the member (as after its group_expiry); the next sweeps join it again.
-    await get_channel_layer().group_discard(direct_calls.presence_group_name(bob.pk), session.conn.channel_name)
+    await get_channel_layer().group_discard(presence_service.presence_group_name(bob.pk), session.conn.channel_name)
     await asyncio.sleep(2.5)
     await ring(a, b)
     await a.close()

@@ -49,15 +49,17 @@ def test_history_lists_my_calls_with_direction_peer_duration_and_missed(client, 
     table = rows(html)
     assert set(table) == {"c-answered", "c-missed", "c-others"}
     assert table["c-answered"].startswith("Incoming") and "@alice" in table["c-answered"]
-    assert "90 s" in table["c-answered"] and "Missed" not in table["c-answered"]
-    assert table["c-missed"].startswith("Outgoing") and "Missed" in table["c-missed"]
+    assert " 1:30 " in table["c-answered"] and "Missed" not in table["c-answered"]
+    assert table["c-missed"].startswith("Outgoing") and "No answer" in table["c-missed"]
+    assert "Missed" not in table["c-missed"], "the caller's own unanswered call is not a missed call"
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>alert(1)" not in html
 
     client.force_login(alice)
     table = rows(client.get("/calls/").content.decode())
     assert set(table) == {"c-answered", "c-missed"}  # never someone else's calls
     assert table["c-answered"].startswith("Outgoing") and "Bob Builder" in table["c-answered"]
-    assert table["c-missed"].startswith("Incoming") and "Missed" in table["c-missed"]
+    assert table["c-missed"].startswith("Incoming") and "Missed call" in table["c-missed"]
+    assert "Call back" in table["c-missed"]
 
 
 def test_history_needs_sign_in(client):
@@ -91,3 +93,47 @@ def test_signed_in_pages_carry_the_presence_client_and_the_lobby_a_call_form(cli
     assert "js/presence.js" in lobby and 'id="ring-dialog"' in lobby
     assert 'id="call-form"' in lobby and 'id="online-users"' in lobby
     assert 'href="/calls/"' in lobby
+
+
+@pytest.mark.parametrize(
+    ("status", "caller_reads", "callee_reads"),
+    [
+        ("answered", "Answered", "Answered"),
+        ("declined", "Bob Builder declined", "You declined"),
+        ("missed", "No answer", "Missed call"),
+        ("cancelled", "You cancelled", "Missed call"),
+        ("busy", "Bob Builder was in another call", "Missed: you were in another call"),
+        ("offline", "Bob Builder was offline", "Missed: you were offline"),
+    ],
+)
+def test_each_side_reads_the_outcome_from_where_it_stands(client, make_user, status, caller_reads, callee_reads):
+    alice, bob = make_user("alice", display_name="Alice A"), make_user("bob", display_name="Bob Builder")
+    Call.objects.create(call_id="c-1", caller=alice, callee=bob, status=status)
+    for user, expected in ((alice, caller_reads), (bob, callee_reads)):
+        client.force_login(user)
+        assert expected in rows(client.get("/calls/").content.decode())["c-1"]
+
+
+def test_durations_and_dates_read_unambiguously(client, make_user):
+    from calls.templatetags.calls_format import clock, relative_when
+
+    assert [clock(s) for s in (None, 0, 16, 90, 3599, 3725)] == ["—", "0:00", "0:16", "1:30", "59:59", "1:02:05"]
+    now = timezone.now().replace(hour=13, minute=48)
+    assert relative_when(now, now) == "today 13:48"
+    assert relative_when(now - timedelta(days=1), now) == "yesterday 13:48"
+    assert relative_when(now.replace(year=2024, month=3, day=12), now) == "12 March 2024 13:48"
+
+
+def test_missed_calls_badge_until_the_history_is_seen(client, make_user):
+    alice, bob = make_user("alice"), make_user("bob")
+    Call.objects.create(call_id="c-m", caller=alice, callee=bob, status=Call.Status.MISSED)
+    Call.objects.create(call_id="c-o", caller=bob, callee=alice, status=Call.Status.MISSED)  # his own: no badge
+    client.force_login(bob)
+    assert (
+        '<span id="calls-badge" class="calls-badge" aria-label="missed calls">1</span>'
+        in client.get("/").content.decode()
+    )
+    client.get("/calls/")
+    assert 'id="calls-badge" class="calls-badge" hidden' in client.get("/").content.decode()
+    Call.objects.create(call_id="c-n", caller=alice, callee=bob, status=Call.Status.CANCELLED)
+    assert 'aria-label="missed calls">1</span>' in client.get("/").content.decode()

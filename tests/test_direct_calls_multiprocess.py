@@ -5,7 +5,6 @@ import shutil
 import sqlite3
 
 import pytest
-from websockets.asyncio.client import connect as ws_connect
 
 from tests.cluster import Client, Cluster
 from tests.conftest import require
@@ -29,21 +28,6 @@ def servers(cluster):
     return cluster.server("p1"), cluster.server("p2")
 
 
-async def online(server, cookie: str) -> Client:
-    ws = await asyncio.wait_for(
-        ws_connect(
-            f"{server.ws}/ws/presence/",
-            origin=f"http://127.0.0.1:{server.port}",
-            additional_headers={"Cookie": f"sessionid={cookie}"},
-            open_timeout=20,
-        ),
-        30,
-    )
-    client = Client(ws)
-    client.welcome = await client.recv_type("presence", timeout=20)
-    return client
-
-
 def call_status(cluster, call_id: str) -> tuple[str, bool]:
     with sqlite3.connect(cluster.db) as db:
         status, active = db.execute(
@@ -62,8 +46,8 @@ async def ring(a: Client, b: Client) -> dict:
 
 async def test_calls_across_two_processes(cluster, servers):
     p1, p2 = servers
-    b = await online(p2, cluster.cookie["bob"])
-    a = await online(p1, cluster.cookie["alice"])
+    b = await Client.presence(p2, cluster.cookie["bob"])
+    a = await Client.presence(p1, cluster.cookie["alice"])
     try:
         assert [u["username"] for u in a.welcome["online"]] == ["bob"]
         assert (await b.recv_type("user-online"))["user"]["username"] == "alice"
@@ -114,8 +98,8 @@ async def test_calls_across_two_processes(cluster, servers):
 async def test_a_crashed_process_users_go_offline_once(cluster, servers):
     p1, _ = servers
     p3 = cluster.server("p3")
-    a = await online(p1, cluster.cookie["alice"])
-    c = await online(p3, cluster.cookie["carol"])
+    a = await Client.presence(p1, cluster.cookie["alice"])
+    c = await Client.presence(p3, cluster.cookie["carol"])
     try:
         await a.recv_type("user-online", timeout=10, user=c.welcome["you"])
         p3.kill()  # SIGKILL: carol's socket is never closed cleanly

@@ -4,12 +4,23 @@ arbitrary frames stays usable while no other peer receives anything from a bad o
 import asyncio
 import json
 
+import msgspec
 import orjson
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from calls.protocol import ERROR_CODES, INCOMING, PRESENCE_INCOMING, Limits, ProtocolError, frame_parse
+from calls.protocol import (
+    ERROR_CODES,
+    INCOMING,
+    PRESENCE_INCOMING,
+    ClientFrame,
+    Limits,
+    ProtocolError,
+    frame_parse,
+    ice_frame,
+    offer_frame,
+)
 from tests.helpers import join
 
 LIMITS = Limits(max_frame_bytes=3000, max_sdp_bytes=600, max_candidate_bytes=200, max_chat_chars=80)
@@ -45,7 +56,7 @@ texts = (
 )
 
 
-def parse_outcome(text: str | None, limits: Limits = LIMITS) -> dict | ProtocolError:
+def parse_outcome(text: str | None, limits: Limits = LIMITS) -> ClientFrame | ProtocolError:
     try:
         return frame_parse(text, limits=limits)
     except ProtocolError as error:
@@ -60,20 +71,20 @@ def test_frame_parse_raises_only_protocol_errors(text):
         assert outcome.code in ERROR_CODES and outcome.message
         return
     # Accepted frames are exactly what the contract allows, within the limits.
-    assert outcome["type"] in INCOMING
-    for key, spec in INCOMING[outcome["type"]].items():
-        assert key in outcome
-        if spec is str:
-            assert isinstance(outcome[key], str)
-        elif spec is bool:
-            assert isinstance(outcome[key], bool)
-    if outcome["type"] in ("offer", "answer"):
-        assert 0 < len(outcome["sdp"].encode()) <= LIMITS.max_sdp_bytes
-    if outcome["type"] == "chat":
-        assert 0 < len(outcome["text"]) <= LIMITS.max_chat_chars
-    if outcome["type"] == "ice" and outcome["candidate"] is not None:
-        assert isinstance(outcome["candidate"]["candidate"], str)
-        assert set(outcome["candidate"]) <= {"candidate", "sdpMid", "sdpMLineIndex", "usernameFragment"}
+    assert type(outcome) is INCOMING[outcome.type]
+    for field in msgspec.structs.fields(outcome):
+        if field.type in (str, bool):
+            assert type(getattr(outcome, field.name)) is field.type
+    if outcome.type in ("offer", "answer"):
+        sent = orjson.loads(offer_frame(sender="p", sdp=outcome.sdp))["sdp"]  # relayed as the client wrote it
+        assert isinstance(sent, str) and 0 < len(sent.encode()) <= LIMITS.max_sdp_bytes
+    if outcome.type == "chat":
+        assert 0 < len(outcome.text) <= LIMITS.max_chat_chars
+    if outcome.type == "ice" and outcome.candidate is not None:
+        sent = orjson.loads(ice_frame(sender="p", candidate=outcome.candidate))["candidate"]
+        assert isinstance(sent["candidate"], str)
+        assert set(sent) <= {"candidate", "sdpMid", "sdpMLineIndex", "usernameFragment"}
+        assert len(orjson.dumps(sent)) <= LIMITS.max_candidate_bytes
 
 
 @FUZZ
@@ -88,7 +99,7 @@ def test_a_field_of_the_wrong_type_is_always_refused(kind, data):
         "kick": {"peer": "p"},
         "lock": {"locked": True},
     }[kind]
-    assert frame_parse(orjson.dumps({"type": kind, **valid}).decode(), limits=LIMITS)["type"] == kind
+    assert frame_parse(orjson.dumps({"type": kind, **valid}).decode(), limits=LIMITS).type == kind
     key = data.draw(st.sampled_from(sorted(valid)))
     expected = type(valid[key]) if valid[key] is not None else dict
     wrong = data.draw(
@@ -109,10 +120,11 @@ HARMFUL = {"leave", "kick", "lock"}  # valid ones would legitimately end the soc
 @pytest.mark.django_db(transaction=True)
 def test_live_socket_survives_arbitrary_frames_and_leaks_nothing(signaling, make_user, make_room):
     signaling.update(RATE=100000.0, BURST=100000.0, USER_RATE=100000.0, USER_BURST=100000.0)
-    from calls.services.signaling import limits_from_settings
+    from calls.signaling.admission import limits_from_settings
 
     limits = limits_from_settings()
-    loop = asyncio.new_event_loop()
+    runner = asyncio.Runner()  # its close cancels what the test left running (the SQL pool's workers)
+    loop = runner.get_loop()
     owner, other = make_user(), make_user()
     room = make_room(owner)
     fuzzer = loop.run_until_complete(join(room.slug, owner))
@@ -147,7 +159,7 @@ def test_live_socket_survives_arbitrary_frames_and_leaks_nothing(signaling, make
     @given(texts)
     def check(text):
         outcome = parse_outcome(text, limits)
-        assume(isinstance(outcome, ProtocolError) or outcome["type"] not in HARMFUL)
+        assume(isinstance(outcome, ProtocolError) or outcome.type not in HARMFUL)
         loop.run_until_complete(one(text))
 
     try:
@@ -158,4 +170,179 @@ def test_live_socket_survives_arbitrary_frames_and_leaks_nothing(signaling, make
     finally:
         loop.run_until_complete(fuzzer.close())
         loop.run_until_complete(observer.close())
-        loop.close()
+        runner.close()
+
+
+# --- Any nesting depth, size or type in any field of any frame (security issue #13) ------------
+# One `ice` frame whose candidate nested 300 levels deep crashed its socket and, through it, the
+# liveness of every room of the process. Frames here are written as text, so that they can nest
+# past what a Python encoder would write (up to 2000 levels; orjson reads 1024, encodes 255).
+
+ROOM_VALID = {
+    "offer": {"to": '"x"', "sdp": '"v=0"'},
+    "answer": {"to": '"x"', "sdp": '"v=0"'},
+    "ice": {"to": '"x"', "candidate": None},  # None: the candidate's own fields are fuzzed too
+    "chat": {"text": '"hi"'},
+    "media": {"audio": "true", "video": "true", "screen": "false"},
+    "ice-servers": {},
+    "ping": {},
+    "leave": {},
+    "kick": {"peer": '"x"'},
+    "lock": {"locked": "true"},
+    "hand": {"raised": "true"},
+    "reaction": {"emoji": '"👍"'},
+    "record": {"active": "false"},
+    "view": {"to": '"x"', "size": '"thumb"'},
+    "knock-answer": {"knock": '"x"', "admit": "false"},
+}
+PRESENCE_VALID = {
+    "call": {"username": '"nobody-here"'},
+    "accept": {"call_id": '"x"'},
+    "decline": {"call_id": '"x"'},
+    "cancel": {"call_id": '"x"'},
+    "hangup": {"call_id": '"x"'},
+    "ping": {},
+}
+CANDIDATE_VALID = {"candidate": '"candidate:1 1 udp 2122260223 127.0.0.1 5000 typ host"', "sdpMid": '"0"'}
+CANDIDATE_KEYS = ("candidate", "sdpMid", "sdpMLineIndex", "usernameFragment", "extra")
+
+depths = st.integers(0, 12) | st.integers(250, 260) | st.integers(1020, 1030) | st.integers(0, 2000)
+leaves = st.sampled_from(["1", '"c"', "{}", "[]", "null"])
+nested = st.builds(lambda depth, leaf: "[" * depth + leaf + "]" * depth, depths, leaves) | st.builds(
+    lambda depth, leaf: '{"k":' * depth + leaf + "}" * depth, depths, leaves
+)
+sizes = st.sampled_from([0, 1, 64, 65, 150, 151, 2000, 2001, 2100, 4096, 65536, 65537, 98304, 98305]) | st.integers(
+    0, 110_000
+)
+sized_strings = st.builds(
+    lambda n, char: orjson.dumps(char * n).decode(), sizes, st.sampled_from(["v", "é", " ", "\\"])
+)
+scalars = st.sampled_from(
+    ["null", "true", "false", "0", "-1", "1.5", "18446744073709551616", "1e308", '""', "{}", "[]"]
+)
+field_texts = nested | nested | sized_strings | scalars | json_values.map(json.dumps)
+
+
+def _nested_in_candidate(depth: int) -> str:
+    return '{"type":"ice","to":"x","candidate":{"candidate":"c","x":' + "[" * depth + "]" * depth + "}}"
+
+
+# The frame of the report (a candidate field nested 300 levels deep).
+REPORTED_FRAME = _nested_in_candidate(300)
+
+
+def _object(fields: dict[str, str]) -> str:
+    return "{" + ",".join(f"{json.dumps(key)}:{value}" for key, value in fields.items()) + "}"
+
+
+@st.composite
+def deep_frames(draw, valid: dict[str, dict[str, str | None]]) -> str:
+    """A valid frame of any type with one or two of its fields (or `id`, or an extra one) replaced."""
+    kind = draw(st.sampled_from(sorted(valid)))
+    fields = {"type": json.dumps(kind), **valid[kind]}
+    candidate = dict(CANDIDATE_VALID)
+    slots = [*fields, "id", "extra"] + ([f"candidate.{key}" for key in CANDIDATE_KEYS] if kind == "ice" else [])
+    for slot in draw(st.lists(st.sampled_from(slots), min_size=1, max_size=2, unique=True)):
+        value = draw(field_texts)
+        if slot.startswith("candidate."):
+            candidate[slot.removeprefix("candidate.")] = value
+        else:
+            fields[slot] = value
+    if fields.get("candidate", "") is None:
+        fields["candidate"] = _object(candidate)
+    return _object(fields)
+
+
+@FUZZ
+@given(deep_frames(ROOM_VALID) | deep_frames(PRESENCE_VALID))
+@example(REPORTED_FRAME)
+def test_any_depth_size_or_type_in_any_field_is_only_ever_a_protocol_error(text):
+    for schemas, limits in ((INCOMING, Limits()), (PRESENCE_INCOMING, Limits(max_frame_bytes=4096))):
+        try:
+            frame = frame_parse(text, limits=limits, schemas=schemas)
+        except ProtocolError as error:
+            assert error.code in ERROR_CODES and error.message
+            continue
+        msgspec.json.encode(frame)  # what the server reads of an accepted frame can always be sent on
+
+
+async def _answers(sock, observer, text: str, probe: str) -> tuple[list[dict], list[dict]]:
+    """Send `text`, then a ping: the replies before its pong, and what the observer received meanwhile."""
+    before = len(sock.frames)
+    await sock.ws.send_input({"type": "websocket.receive", "text": text})
+    await sock.send({"type": "ping", "id": probe})
+    while True:  # a close here raises ConnectionClosed: the test fails
+        frame = await sock.recv(timeout=5)  # every frame is checked against OUTGOING on the way
+        if frame["type"] == "pong" and frame.get("id") == probe:  # a room pong carries a token too
+            break
+    leaked = []
+    while not await observer.nothing(0.01):
+        leaked.append(await observer.recv())
+    return sock.frames[before:-1], leaked
+
+
+def _check_answers(text: str, replies: list[dict], leaked: list[dict], *, limits: Limits, schemas: dict) -> None:
+    try:
+        outcome = frame_parse(text, limits=limits, schemas=schemas)
+    except ProtocolError as error:
+        outcome = error
+    if isinstance(outcome, ProtocolError):
+        assert [(f["type"], f["code"]) for f in replies] == [("error", outcome.code)], (text[:200], replies)
+        assert leaked == [], f"a refused frame reached another socket: {leaked}"
+        return
+    # An accepted frame gets its normal reply: at most one frame, and an error only with a contract code.
+    assert len(replies) <= 1, replies
+    assert all(f["code"] in ERROR_CODES for f in replies if f["type"] == "error"), replies
+
+
+@pytest.mark.django_db(transaction=True)
+def test_live_sockets_answer_any_depth_size_or_type_and_stay_open(signaling, make_user, make_room, monkeypatch):
+    assert set(ROOM_VALID) == set(INCOMING) and set(PRESENCE_VALID) == set(PRESENCE_INCOMING)
+    signaling.update(RATE=100000.0, BURST=100000.0, USER_RATE=100000.0, USER_BURST=100000.0)
+    from calls.services import direct_calls
+    from calls.signaling.admission import limits_from_settings
+    from tests.test_direct_calls import online
+
+    monkeypatch.setattr(direct_calls, "FRAME_RATE", 100000.0)
+    monkeypatch.setattr(direct_calls, "FRAME_BURST", 100000.0)
+    room_limits = limits_from_settings()
+    presence_limits = Limits(max_frame_bytes=4096)
+    runner = asyncio.Runner()  # its close cancels what the test left running (the SQL pool's workers)
+    loop = runner.get_loop()
+    owner, other = make_user(), make_user()
+    room = make_room(owner)
+    observer = loop.run_until_complete(join(room.slug, owner))
+    fuzzer = loop.run_until_complete(join(room.slug, other))  # not a moderator: kick and lock are refused
+    presence = loop.run_until_complete(online(other))
+    presence_observer = loop.run_until_complete(online(owner))
+    loop.run_until_complete(observer.recv_type("peer-joined"))
+    loop.run_until_complete(presence.recv_type("user-online"))
+    counter = iter(range(1_000_000))
+
+    @settings(FUZZ, max_examples=40)
+    @given(deep_frames(ROOM_VALID))
+    @example(REPORTED_FRAME)
+    @example(_nested_in_candidate(255))  # around orjson's limits: it encodes 255 levels, decodes 1024
+    @example(_nested_in_candidate(1022))
+    def room_check(text):
+        outcome = parse_outcome(text, room_limits)
+        assume(isinstance(outcome, ProtocolError) or outcome.type != "leave")
+        replies, leaked = loop.run_until_complete(_answers(fuzzer, observer, text, f"p{next(counter)}"))
+        _check_answers(text, replies, leaked, limits=room_limits, schemas=INCOMING)
+
+    @settings(FUZZ, max_examples=25)
+    @given(deep_frames(PRESENCE_VALID))
+    @example('{"type":"call","username":"x","x":' + "[" * 300 + "]" * 300 + "}")
+    def presence_check(text):
+        replies, leaked = loop.run_until_complete(_answers(presence, presence_observer, text, f"p{next(counter)}"))
+        _check_answers(text, replies, leaked, limits=presence_limits, schemas=PRESENCE_INCOMING)
+
+    try:
+        room_check()
+        presence_check()
+        loop.run_until_complete(fuzzer.send({"type": "chat", "text": "still here"}))
+        assert loop.run_until_complete(observer.recv_type("chat"))["text"] == "still here"
+    finally:
+        for sock in (fuzzer, observer, presence, presence_observer):
+            loop.run_until_complete(sock.close())
+        runner.close()

@@ -1,11 +1,12 @@
 """Sign-out and admin events reach room sockets through their process's channel-layer membership.
 
 Each room is a channel-layer group whose members are the processes with sockets in it
-(calls.services.layer_events). Run against the real Redis channel layer: the group has one
+(calls.signaling.layer_inlet). Run against the real Redis channel layer: the group has one
 member however many sockets a process has, no group outlives the call, a group Redis forgot
 is renewed, and events still reach exactly the sockets they concern.
 """
 
+import asyncio
 import secrets
 
 import pytest
@@ -13,7 +14,7 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 
 from calls.services.eviction import room_group_name, room_sockets_notify, user_sockets_evict
-from calls.services.relay import hub_get
+from calls.signaling.node import node_get
 from tests.helpers import join, server_frames_checked  # noqa: F401
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("server_frames_checked")]
@@ -35,17 +36,39 @@ def redis_layer(settings, redis_url):
     redis_delete_prefix(redis_url, prefix)
 
 
+def _group_key(group: str) -> str:
+    """Where channels-redis keeps a group: its documented `prefix` and its storage format (the
+    layer's own name for this is private), so a test can look at a group's members."""
+    return f"{get_channel_layer().prefix}:group:{group}"
+
+
 async def _members(group: str) -> list[bytes]:
     layer = get_channel_layer()
     async with layer.connection(layer.consistent_hash(group)) as redis:
-        return await redis.zrange(layer._group_key(group), 0, -1)
+        return await redis.zrange(_group_key(group), 0, -1)
 
 
 async def _group_forgotten(group: str) -> None:
     """What a Redis restart does to a group."""
     layer = get_channel_layer()
     async with layer.connection(layer.consistent_hash(group)) as redis:
-        await redis.delete(layer._group_key(group))
+        await redis.delete(_group_key(group))
+
+
+async def test_a_burst_of_group_changes_waits_for_the_layers_bounded_pool(settings, redis_layer):
+    """Pins what config.channel_layers relies on: channels-redis takes each pool from the layer's
+    `create_pool`, so a burst larger than `max_connections` waits for a connection instead of
+    failing (channels-redis's own pool raises `Too many connections`), and the public
+    `group_add`/`group_discard` reach every member."""
+    layer = get_channel_layer()
+    layer.hosts[0]["max_connections"] = 4
+    channel = await layer.new_channel()
+    groups = [f"burst-{n}" for n in range(100)]
+    await asyncio.gather(*(layer.group_add(group, channel) for group in groups))
+    assert all(await asyncio.gather(*(_members(group) for group in groups)))
+    await asyncio.gather(*(layer.group_discard(group, channel) for group in groups))
+    assert not any(await asyncio.gather(*(_members(group) for group in groups)))
+    await layer.flush()
 
 
 async def test_a_room_group_holds_the_process_once_and_goes_with_the_last_socket(
@@ -55,11 +78,11 @@ async def test_a_room_group_holds_the_process_once_and_goes_with_the_last_socket
     room = await sync_to_async(make_room)(alice)
     a = await join(room.slug, alice)
     b = await join(room.slug, bob)
-    hub = await hub_get()
-    assert await _members(room_group_name(room.slug)) == [hub.events.channel.encode()]
+    node = await node_get()
+    assert await _members(room_group_name(room.slug)) == [node.inlet.channel.encode()]
     await a.send({"type": "leave"})
     assert await a.expect_close() == 1000
-    assert await _members(room_group_name(room.slug)) == [hub.events.channel.encode()]
+    assert await _members(room_group_name(room.slug)) == [node.inlet.channel.encode()]
     await b.send({"type": "leave"})
     assert await b.expect_close() == 1000
     for _ in range(50):
@@ -83,7 +106,7 @@ async def test_admin_events_reach_the_room_again_after_redis_forgot_its_group(
     await _group_forgotten(room_group_name(room.slug))
     await sync_to_async(room_sockets_notify)(slug=room.slug, event="locked", locked=False)
     assert await a.nothing(0.3), "nobody hears a group Redis forgot"
-    await (await hub_get()).events.renew()
+    await (await node_get()).inlet.renew()
     await sync_to_async(room_sockets_notify)(slug=room.slug, event="closed")
     assert (await a.recv_type("error"))["code"] == "no-such-room"
     assert await a.expect_close() == 4404

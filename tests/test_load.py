@@ -64,9 +64,10 @@ async def gather_bounded(coros, limit: int):
 
 def prefix_keys(cluster) -> list[bytes]:
     """Keys the signaling left behind, apart from what belongs to the live processes (their
-    liveness markers, the channel-layer group of all processes) and the session cache (sign-in
-    state that outlives a call, and expires with the session)."""
-    own = (b":alive:", b":cache:", b":group:signaling.nodes")
+    liveness markers, the registry's mark that Redis has not lost it, the channel-layer group of
+    all processes) and the session cache (sign-in state that outlives a call, and expires with
+    the session)."""
+    own = (b":alive:", b":epoch", b":cache:", b":group:signaling.nodes")
     return [key for key in cluster.redis.keys(cluster.prefix) if not any(part in key for part in own)]
 
 

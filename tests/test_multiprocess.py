@@ -21,7 +21,7 @@ from tests.conftest import require
 
 HEARTBEAT = 1.0
 PEER_TTL = 3.0
-SWEEP = max(0.2, HEARTBEAT / 3)  # calls.services.relay.Hub._sweep_forever
+SWEEP = max(0.2, HEARTBEAT / 3)  # calls.signaling.housekeeping.Housekeeping._forever
 CRASH_BOUND = PEER_TTL + SWEEP  # docs/protocol.md: a crashed process's peers leave within this
 USERS = [f"m{i}" for i in range(40)]
 STORM_ROOMS = [f"storm{i}" for i in range(10)]
@@ -36,7 +36,7 @@ def cluster(tmp_path_factory):
         SIGNALING_PEER_TTL=str(PEER_TTL),
         SIGNALING_RESUME_GRACE="20",
     ).setup()
-    data = cluster.seed(users=USERS, rooms=["relay", "resume", "race", "crash", *STORM_ROOMS], capacity=16)
+    data = cluster.seed(users=USERS, rooms=["relay", "resume", "race", "crash", "device", *STORM_ROOMS], capacity=16)
     cluster.cookie = {name: data["users"][name]["cookie"] for name in USERS}
     yield cluster
     cluster.teardown()
@@ -132,6 +132,7 @@ async def test_resume_and_takeover_on_the_other_process(cluster, servers):
     b = await Client.join(s2, "resume", cluster.cookie["m1"])
     await a.recv_type("peer-joined")
     await b.close()  # dropped on s2
+    assert await a.recv_type("peer-suspended") == {"type": "peer-suspended", "peer_id": b.peer_id}  # reconnecting
     await asyncio.sleep(0.3)
     await a.send({"type": "offer", "to": b.peer_id, "sdp": "v=0 while away"})
     await a.send({"type": "chat", "text": "missed"})
@@ -140,6 +141,7 @@ async def test_resume_and_takeover_on_the_other_process(cluster, servers):
 
     back = await resume_join(s1, "resume", cluster.cookie["m1"], b.welcome["resume_token"])
     assert back.welcome["resumed"] is True and back.peer_id == b.peer_id
+    assert await a.recv_type("peer-resumed") == {"type": "peer-resumed", "peer_id": b.peer_id}
     assert await back.recv_type("offer") == {"type": "offer", "from": a.peer_id, "sdp": "v=0 while away"}
     assert (await back.recv_type("chat"))["text"] == "missed"
     c = await Client.join(s2, "resume", cluster.cookie["m2"])  # routes to b on its new process
@@ -157,6 +159,25 @@ async def test_resume_and_takeover_on_the_other_process(cluster, servers):
     assert [f["peer"]["peer_id"] for f in a.of_type("peer-joined")] == [b.peer_id, c.peer_id]
     await leave(a, back, c_again)
     await c.close()
+
+
+async def test_a_crashed_browser_takes_back_its_held_seat_from_the_other_process(cluster, servers):
+    """No ghost seats: the same device (no resume token) on s2 ends its peer held on s1 at once."""
+    s1, s2 = servers
+    device = "?device=cluster-device-0001"
+    a = await Client.join(s1, "device", cluster.cookie["m0"], query=device)
+    b = await Client.join(s2, "device", cluster.cookie["m1"])
+    await a.recv_type("peer-joined")
+    await a.close()  # the browser crashed
+    assert (await b.recv_type("peer-suspended"))["peer_id"] == a.peer_id
+    back = await Client.join(s2, "device", cluster.cookie["m0"], query=device)
+    assert back.peer_id != a.peer_id
+    assert [peer["peer_id"] for peer in back.welcome["peers"]] == [b.peer_id]  # no ghost of itself
+    left = await b.recv_type("peer-left", peer_id=a.peer_id)
+    assert left == {"type": "peer-left", "peer_id": a.peer_id, "reason": "disconnected"}
+    assert (await b.recv_type("peer-joined"))["peer"]["peer_id"] == back.peer_id
+    assert participation_reasons(cluster, [a.peer_id]) == {a.peer_id: "disconnected"}
+    await leave(b, back)
 
 
 async def test_capacity_race_across_processes_admits_exactly_one(cluster, servers):

@@ -5,16 +5,16 @@ import time
 
 import pytest
 
+from calls.infra.redis import redis_client_create
 from calls.services.presence import (
     ANSWERED,
     ENDED,
     RINGING,
     CallRecord,
-    MemoryPresenceStore,
     RedisPresenceStore,
     TooManyPresenceSockets,
 )
-from calls.services.room_state import redis_client_create
+from calls.services.presence_memory import MemoryPresenceStore
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Auto-pipelining (calls.services.redis_batch) against the real Redis: one pipeline per loop
+"""Auto-pipelining (calls.infra.redis_batch) against the real Redis: one pipeline per loop
 turn, each caller its own reply or error, scripts Redis forgot loaded again once."""
 
 import asyncio
@@ -6,8 +6,8 @@ import secrets
 
 import pytest
 
-from calls.services.redis_batch import RedisBatcher
-from calls.services.room_state import redis_client_create
+from calls.infra.redis import redis_client_create
+from calls.infra.redis_batch import RedisBatcher
 
 
 @pytest.fixture
@@ -68,19 +68,28 @@ async def test_scripts_redis_forgot_are_loaded_once_and_run(redis_url, prefix, m
     client = redis_client_create(redis_url)
     script = client.register_script("return redis.call('INCR', KEYS[1])")
     await client.script_flush()  # what a Redis restart does
-    batcher = RedisBatcher(client)
     loads = []
-    execute = batcher.execute
+    make = client.pipeline
 
-    async def watched(*command):
-        if command[:2] == ("SCRIPT", "LOAD"):
-            loads.append(command)
-        return await execute(*command)
+    def watched(*args, **kwargs):
+        pipe = make(*args, **kwargs)
+        immediate = pipe.immediate_execute_command
 
-    monkeypatch.setattr(batcher, "execute", watched)
-    results = await asyncio.gather(*(batcher.evalsha(script, keys=[f"{prefix}:n"], args=[]) for _ in range(20)))
+        async def immediate_watched(*command, **options):
+            if command[0] == "SCRIPT LOAD":
+                loads.append(command)
+            return await immediate(*command, **options)
+
+        pipe.immediate_execute_command = immediate_watched
+        return pipe
+
+    monkeypatch.setattr(client, "pipeline", watched)
+    batcher = RedisBatcher(client)
+    results = await asyncio.gather(*(batcher.script_run(script, keys=[f"{prefix}:n"], args=[]) for _ in range(20)))
     assert sorted(results) == list(range(1, 21))
     assert len(loads) == 1
+    again = await asyncio.gather(*(batcher.script_run(script, keys=[f"{prefix}:n"], args=[]) for _ in range(5)))
+    assert sorted(again) == list(range(21, 26)) and len(loads) == 1, "a script Redis knows is not loaded again"
     await client.aclose()
 
 

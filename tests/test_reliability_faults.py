@@ -30,7 +30,10 @@ def cluster(tmp_path_factory):
     require("REDIS", shutil.which("redis-server") is not None, "redis-server is not installed")
     cluster = Cluster(tmp_path_factory.mktemp("faults"), SIGNALING_RESUME_GRACE=str(RESUME_GRACE)).setup()
     names = [f"u{i}" for i in range(10)]
-    cluster.data = cluster.seed(users=names, rooms=["redis-restart", "sigkill", "half-open", "resume"])
+    cluster.data = cluster.seed(
+        users=names,
+        rooms=["redis-restart", "sigkill", "half-open", "resume", "outage-log", "restart-join", "crash-resume"],
+    )
     cluster.cookie = {name: cluster.data["users"][name]["cookie"] for name in names}
     yield cluster
     cluster.teardown()
@@ -110,14 +113,17 @@ async def test_redis_restart_relay_recovers_and_room_is_restored(cluster, server
         print(
             f"FIGURE redis-restart: room restored {restored:.2f}s after the kill (down 1 s); {len(refusals)} refusals"
         )
-        assert (await a.recv_type("peer-joined"))["peer"]["peer_id"] == c.peer_id
-        assert (await b.recv_type("peer-joined"))["peer"]["peer_id"] == c.peer_id
+        # (Earlier attempts that saw only part of the room joined and left: issue #20, item 1.)
+        for peer in (a, b):
+            await peer.next_frame(lambda f: f["type"] == "peer-joined" and f["peer"]["peer_id"] == c.peer_id, 10)
         await c.send({"type": "chat", "text": "after the restart"})
         for peer in (a, b, c):
             chat = await peer.recv_type("chat", text="after the restart")
             assert chat["from"] == c.peer_id
         # Nobody in the call was told anyone left: the call went on.
-        assert not a.of_type("peer-left") and not b.of_type("peer-left")
+        # (Newcomer attempts that left again are announced as leaving; a and b never are.)
+        for peer in (a, b):
+            assert not [f for f in peer.of_type("peer-left") if f["peer_id"] in (a.peer_id, b.peer_id)]
         assert a.closed_code is None and b.closed_code is None
         assert since_kill < 30
         await c.close()
@@ -155,6 +161,76 @@ async def test_server_sigkill_clients_reconnect_to_the_other_process(cluster, tm
     finally:
         await a.close()
         await b.close()
+        s1.stop()
+
+
+async def test_a_join_right_after_redis_returns_sees_everyone_and_is_seen(cluster, servers):
+    """Issue #20, item 1: Redis restarted empty; a newcomer joining in the first second after it is
+    back waits for the processes to put their peers back (a join then saw part of the room, and
+    the room stayed split for good)."""
+    s1, s2 = servers
+    a = await Client.join(s1, "restart-join", cluster.cookie["u0"])
+    b = await Client.join(s2, "restart-join", cluster.cookie["u1"])
+    await a.recv_type("peer-joined")
+    await settled(b, a)
+    c = None
+    try:
+        cluster.redis.stop()
+        await asyncio.sleep(1.0)
+        cluster.redis.start()  # returns once it answers
+        back = time.monotonic()
+        c = await Client.join(s1, "restart-join", cluster.cookie["u2"])
+        joined = time.monotonic() - back
+        print(f"\nFIGURE restart-join: a join sent at once after Redis was back got its welcome in {joined:.2f}s")
+        assert {p["peer_id"] for p in c.welcome["peers"]} == {a.peer_id, b.peer_id}, "the newcomer sees everyone"
+        for peer in (a, b):
+            await peer.next_frame(lambda f: f["type"] == "peer-joined" and f["peer"]["peer_id"] == c.peer_id, 10)
+        await c.send({"type": "chat", "text": "right after the restart"})
+        for peer in (a, b, c):
+            assert (await peer.recv_type("chat", text="right after the restart"))["from"] == c.peer_id
+        await b.send({"type": "offer", "to": c.peer_id, "sdp": "across processes"})
+        assert (await c.recv_type("offer"))["from"] == b.peer_id
+        for peer in (a, b):
+            assert not peer.of_type("peer-left"), "nobody left"
+    finally:
+        for peer in (a, b, c):
+            if peer is not None:
+                await peer.close()
+
+
+async def test_a_chat_for_a_crashed_processs_peer_arrives_once_after_it_resumes_elsewhere(cluster):
+    """Issue #20, item 2: frames addressed to the peers of a SIGKILLed process are kept for them and
+    delivered once, in order, when they resume on another process (they were dropped after 10 s)."""
+    s1 = cluster.server("c1")
+    s2 = cluster.server("c2")
+    a = await Client.join(s1, "crash-resume", cluster.cookie["u7"])
+    b = await Client.join(s2, "crash-resume", cluster.cookie["u8"])
+    await a.recv_type("peer-joined")
+    await settled(b, a)
+    try:
+        killed = time.monotonic()
+        s2.kill(signal.SIGKILL)
+        await b.wait_closed(10)
+        await asyncio.sleep(0.5)
+        for n in (1, 2):
+            await a.send({"type": "chat", "text": f"while your server was down {n}"})
+        await a.send({"type": "offer", "to": b.peer_id, "sdp": "kept for you"})
+        b2 = await Client.join(s1, "crash-resume", cluster.cookie["u8"], query=f"?resume={b.welcome['resume_token']}")
+        print(f"\nFIGURE crash-resume: back on the other process {time.monotonic() - killed:.2f}s after SIGKILL")
+        assert b2.welcome["resumed"] is True and b2.peer_id == b.peer_id
+        kept = [await b2.next_frame(lambda f: f["type"] in ("chat", "offer"), 10) for _ in range(3)]
+        assert [f.get("text", f.get("sdp")) for f in kept] == [
+            "while your server was down 1",
+            "while your server was down 2",
+            "kept for you",
+        ], "delivered in order"
+        await a.send({"type": "chat", "text": "and after"})
+        await b2.recv_type("chat", text="and after")
+        assert len([f for f in b2.of_type("chat") if f["text"].startswith("while")]) == 2, "delivered once"
+        assert not [f for f in a.of_type("peer-left") if f["peer_id"] == b.peer_id], "the others saw nothing"
+        await b2.close()
+    finally:
+        await a.close()
         s1.stop()
 
 
@@ -246,3 +322,37 @@ async def test_resume_on_another_process_keeps_the_peer_and_after_the_grace_join
         await b3.close()
     finally:
         await a.close()
+
+
+async def test_a_redis_outage_logs_one_warning_and_one_info_not_an_error_flood(cluster, servers):
+    """Issue #20: every sweep (three a second here) used to log an ERROR with a traceback for as
+    long as Redis was down. Now each process says once that Redis is unreachable, counts the
+    failures, and says once that it is back."""
+    marks = {server.name: len(server.log_text()) for server in servers}
+    s1, s2 = servers
+    a = await Client.join(s1, "outage-log", cluster.cookie["u3"])
+    b = await Client.join(s2, "outage-log", cluster.cookie["u4"])
+    presences = [await Client.presence(s1, cluster.cookie["u5"]), await Client.presence(s2, cluster.cookie["u6"])]
+    await a.recv_type("peer-joined")
+    await settled(b, a)
+    try:
+        cluster.redis.stop()
+        await asyncio.sleep(3.0)  # about nine sweeps of each kind on each process
+        cluster.redis.start()
+        await relay_recovery_seconds(b, a, timeout=20)
+        await asyncio.sleep(1.0)  # a sweep that goes through says Redis is back
+        for server in servers:
+            lines = server.log_text()[marks[server.name] :].splitlines()
+            errors = [line for line in lines if " ERROR " in line or "Traceback" in line]
+            unreachable = [line for line in lines if "Redis unreachable" in line]
+            back = [line for line in lines if "Redis is back" in line]
+            warnings = [line for line in lines if " WARNING " in line]
+            print(f"\nFIGURE redis-outage {server.name}: {len(warnings)} warnings, {len(errors)} errors, {back}")
+            assert not errors, "\n".join(errors[:20])
+            # One outage, one warning and one "back" (a dead pooled connection met just after the
+            # restart may open and close a second one on a loaded machine, never a flood).
+            assert 1 <= len(unreachable) <= 2, unreachable
+            assert len(back) == len(unreachable) and all("failed operations meanwhile" in line for line in back), back
+    finally:
+        for client in (a, b, *presences):
+            await client.close()

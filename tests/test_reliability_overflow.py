@@ -5,8 +5,8 @@ import logging
 import pytest
 from asgiref.sync import sync_to_async
 
-from calls.protocol import frame_encode
-from calls.services.relay import hub_get
+from calls.protocol import chat_frame
+from calls.signaling.node import node_get
 from tests.helpers import join
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -28,20 +28,20 @@ async def test_outbox_overflow_closes_the_slow_socket_only_counted_and_logged(si
     a = await join(room.slug, owner)
     slow = await join(room.slug, slow_user)
     c = await join(room.slug, third)
-    hub = await hub_get()
-    before = hub.stats.dropped_overflow
-    chat = {"type": "chat", "id": "x", "from": a.peer_id, "user": a.welcome["you"], "ts": "2026-01-01T00:00:00.000Z"}
+    node = await node_get()
+    before = node.stats.dropped_overflow
+    chat = {"id": "x", "sender": a.peer_id, "user": a.welcome["you"], "ts": "2026-01-01T00:00:00.000Z"}
     records = Records()
-    logging.getLogger("calls.consumers").addHandler(records)
+    logging.getLogger("calls.signaling.session").addHandler(records)
     # 50 frames for one socket within one event-loop turn, as a relayed batch from another
     # process arrives: its writer cannot drain in between, so its outbox overflows.
     try:
         for i in range(50):
-            hub.send(hub.node_id, slow.peer_id, frame_encode({**chat, "text": f"burst {i}"}))
+            node.rooms[room.slug].send(node.node_id, slow.peer_id, chat_frame(**chat, text=f"burst {i}"))
     finally:
-        logging.getLogger("calls.consumers").removeHandler(records)
+        logging.getLogger("calls.signaling.session").removeHandler(records)
     assert await slow.expect_close(timeout=5) == 4503
-    assert hub.stats.dropped_overflow == before + 1, "one overflow, counted once"
+    assert node.stats.dropped_overflow == before + 1, "one overflow, counted once"
     assert any("overflowed" in message for message in records.messages)
     # The others see it leave and carry on: nothing crashed.
     left = await a.recv_type("peer-left")

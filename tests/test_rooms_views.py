@@ -155,3 +155,22 @@ def test_room_name_is_required(people):
     response = form_submit(signed_in(people["guest"]), "/", {"name": "", "capacity": 8})
     assert response.status_code == 200
     assert not Room.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("language", "explained", "warning"),
+    [
+        ("en", "each person uploads one video per other person", "More than 8 people: pictures get small"),
+        ("zh-Hans", "每人要为其他每个人各上传一路视频", "超过 8 人：画面会变小"),
+    ],
+)
+def test_room_forms_explain_capacity_in_a_mesh_and_warn_above_8(people, make_room, language, explained, warning):
+    """The lobby's form and the room settings: what a size costs each browser, a warning the page shows above 8."""
+    client = signed_in(people["owner"])
+    room = make_room(people["owner"], name="Big")
+    for url in ("/", f"/rooms/{room.slug}/settings/"):
+        html = client.get(url, HTTP_ACCEPT_LANGUAGE=language).content.decode()
+        assert explained in html, url
+        capacity = re.search(r"<input[^>]*name=\"capacity\"[^>]*>", html).group(0)
+        assert 'data-warn-above="8"' in capacity, capacity
+        assert warning in capacity, capacity

@@ -36,6 +36,9 @@ def _bad_frames(me: str, other: str) -> list[tuple[str, object]]:
         ("bad-message", {"type": "media", "audio": True, "video": True}),
         ("bad-message", {"type": "lock", "locked": "no"}),
         ("bad-message", {"type": "lock"}),
+        ("bad-message", {"type": "view", "to": other, "size": "huge"}),
+        ("bad-message", {"type": "view", "to": other}),
+        ("unknown-peer", {"type": "view", "to": me, "size": "thumb"}),
         ("bad-message", {"type": "kick", "peer": None}),
         ("bad-message", {"type": "kick", "peer": me}),
         ("bad-message", {"type": "chat", "text": "   \n "}),
@@ -80,7 +83,8 @@ async def test_every_bad_frame_gets_its_error_and_changes_nothing(signaling, mak
     assert await w.nothing(0.3), w.frames  # no bad frame reached the other peer
     # The socket is still open, and nothing changed: media, lock, membership.
     await a.send({"type": "ping", "id": "still-here"})
-    assert await a.recv() == {"type": "pong", "id": "still-here"}
+    pong = await a.recv()
+    assert (pong["type"], pong["id"]) == ("pong", "still-here")
     assert (await sync_to_async(Room.objects.get)(pk=room.pk)).is_locked is False
     late_user = await sync_to_async(make_user)("late")
     late = await join(room.slug, late_user)

@@ -1,4 +1,4 @@
-"""The room socket against the contract (../shared/PROTOCOL.md), on both signaling backends.
+"""The room socket against the contract (docs/protocol.md), on both signaling backends.
 
 Every test talks to the real `config.asgi.application` with an Origin header and a real
 session cookie; every frame a test receives is checked against calls.protocol.OUTGOING
@@ -12,33 +12,15 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from calls.models import Participation, Room
-from calls.services.relay import hub_get
+from calls.signaling.node import node_get
 from tests.helpers import connect, join, server_frames_checked  # noqa: F401
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("server_frames_checked")]
 
 
-@pytest.fixture
-def users(make_user):
-    """`await users("alice", "bob")` -> the users, created in the test database."""
-
-    async def make(*names, **fields):
-        return [await sync_to_async(make_user)(name, **fields) for name in names]
-
-    return make
-
-
-@pytest.fixture
-def room_for(make_room):
-    async def make(owner, **fields) -> Room:
-        return await sync_to_async(make_room)(owner, **fields)
-
-    return make
-
-
 async def _rows(**filters) -> list[Participation]:
     """The audit rows, once the ones queued so far are written (they are written behind, in batches)."""
-    await (await hub_get()).participations.flushed()
+    await (await node_get()).participations.flushed()
     return await sync_to_async(list)(Participation.objects.filter(**filters).order_by("pk"))
 
 
@@ -293,9 +275,11 @@ async def test_ice_servers_refresh_and_ping(signaling, users, room_for, settings
     assert turn["urls"] == ["turn:127.0.0.1:3478?transport=udp"]
     assert turn["username"].endswith(f":{alice.pk}")
     await a.send({"type": "ping", "id": "p-1"})
-    assert await a.recv() == {"type": "pong", "id": "p-1"}
+    pong = await a.recv()
+    assert pong == {"type": "pong", "id": "p-1", "resume_token": pong["resume_token"]}
+    assert pong["resume_token"].startswith(a.peer_id + ":")  # renewed: docs/protocol.md, Resume
     await a.send({"type": "ping"})
-    assert await a.recv() == {"type": "pong"}
+    assert (await a.recv()).keys() == {"type", "resume_token"}
     await a.close()
 
 
@@ -512,7 +496,7 @@ async def test_admin_closing_the_room_ends_its_sockets(signaling, users, room_fo
 
 
 async def test_a_stuck_reader_is_closed_once_and_the_close_gets_through():
-    from calls.services.relay import Outbox
+    from calls.signaling.outbox import Outbox
 
     sent: list[dict] = []
     stuck = asyncio.Event()
@@ -542,7 +526,7 @@ async def test_a_closed_socket_is_freed_at_once_not_by_a_full_garbage_collection
 
     (alice,) = await users("alice")
     room = await room_for(alice)
-    warm = await join(room.slug, alice)  # first-use caches (hub, pools) are not per socket
+    warm = await join(room.slug, alice)  # first-use caches (node, pools) are not per socket
     await warm.send({"type": "leave"})
     await warm.expect_close()
     gc.collect()
@@ -557,7 +541,7 @@ async def test_a_closed_socket_is_freed_at_once_not_by_a_full_garbage_collection
             await peer.ws.wait(1)
         await asyncio.sleep(0.1)
         gc.collect()
-        left = sorted({type(item).__name__ for item in gc.garbage} & {"RoomConsumer", "RoomSession", "Outbox"})
+        left = sorted({type(item).__name__ for item in gc.garbage} & {"RoomConsumer", "Session", "Outbox"})
     finally:
         gc.set_debug(0)
         gc.garbage.clear()
@@ -568,7 +552,7 @@ async def test_an_idle_sockets_writer_is_parked_and_comes_back_with_the_next_fra
     """Idle sockets hold no writer task (memory per waiting socket); frames still go out in order."""
     import orjson
 
-    from calls.services.relay import Outbox
+    from calls.signaling.outbox import Outbox
 
     sent: list[str] = []
 
@@ -588,3 +572,19 @@ async def test_an_idle_sockets_writer_is_parked_and_comes_back_with_the_next_fra
     await asyncio.sleep(0.01)
     assert [orjson.loads(text)["id"] for text in sent] == ["one", "two", "three"]
     assert outbox.task is not None
+
+
+async def test_a_socket_gone_under_its_writer_ends_the_outbox_quietly():
+    """On uvicorn a frame written after the client left raises ClientDisconnected (an OSError):
+    the writer ends without "Task exception was never retrieved" and takes no more frames."""
+    from calls.signaling.outbox import Outbox
+
+    async def send(message: dict) -> None:
+        raise ConnectionResetError("the client left")
+
+    outbox = Outbox(send, limit=10)
+    outbox.put('{"type":"pong","id":"late"}')
+    task = outbox.task
+    await asyncio.wait_for(task, 2)
+    assert task.exception() is None
+    assert outbox.put('{"type":"pong","id":"later"}') is False

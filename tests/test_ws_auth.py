@@ -6,6 +6,7 @@ The handshake reads the session and the user without Django's database thread
 refuse exactly as the website does.
 """
 
+import asyncio
 import secrets
 
 import pytest
@@ -72,6 +73,28 @@ async def test_session_cache_miss_falls_back_to_the_database(signaling, session_
     await peer.close()
 
 
+@pytest.mark.parametrize("session_engine", ["cached_db"], indirect=True)
+async def test_the_handshake_decodes_the_entry_djangos_cached_db_engine_wrote(session_engine, alice_room, monkeypatch):
+    """Pins what calls.infra.socket_auth relies on to read a session in one Redis GET: the
+    cache entry's key (cached_db's KEY_PREFIX and the cache's `make_key`) and its format (the
+    Redis cache's serializer). Should Django change either, this fails instead of every
+    socket silently taking the slow path."""
+    from django.contrib.sessions.backends.cached_db import SessionStore
+
+    from calls.infra.socket_auth import session_data_load, socket_session_for
+
+    alice, _ = alice_room
+    _, cookie = await sync_to_async(_signed_in)(alice)
+    expected = await sync_to_async(lambda: dict(SessionStore(cookie).load()))()
+
+    def engine_load(store):
+        raise AssertionError("the handshake went through the session engine")
+
+    monkeypatch.setattr(SessionStore, "load", engine_load)
+    assert await session_data_load(session=socket_session_for(cookie=cookie)) == expected
+    assert expected["_auth_user_id"] == str(alice.pk)
+
+
 async def test_signed_out_session_is_refused(signaling, session_engine, alice_room):
     alice, room = alice_room
     browser, cookie = await sync_to_async(_signed_in)(alice)
@@ -118,3 +141,56 @@ async def test_sessions_signed_with_a_rotated_out_secret_still_join(signaling, s
     await peer.close()
     settings.SECRET_KEY_FALLBACKS = []
     await _refused_as_anonymous(room.slug, cookie)
+
+
+async def _presence(cookie: str):
+    peer = await connect("/ws/presence/", cookie=cookie)
+    assert (await peer.recv())["type"] == "presence"
+    return peer
+
+
+async def _signed_out(peer) -> None:
+    frame = await peer.recv_type("error", timeout=3)
+    assert frame["code"] == "unauthenticated"
+    assert await peer.expect_close() == 4401
+
+
+async def test_a_password_change_closes_the_other_sessions_sockets_and_keeps_its_own(
+    signaling, session_engine, alice_room
+):
+    """Django's rule (issue #13.3): the other sessions are signed out, the changing browser is not."""
+    signaling["HEARTBEAT"] = 0.6  # sweeps every 0.2 s (rooms) and every second (presence)
+    alice, room = alice_room
+    browser, cookie = await sync_to_async(_signed_in)(alice)
+    _, stolen = await sync_to_async(_signed_in)(alice)
+    mine, mine_presence = await join(room.slug, alice, cookie=cookie), await _presence(cookie)
+    theirs, theirs_presence = await join(room.slug, alice, cookie=stolen), await _presence(stolen)
+    await mine.recv_type("peer-joined")
+    form = {"old_password": "pw-alice", "new_password1": "a-new-passphrase-7", "new_password2": "a-new-passphrase-7"}
+    answer = await sync_to_async(browser.post)("/accounts/password_change/", form)
+    assert answer.status_code == 302 and browser.cookies["sessionid"].value != cookie
+    await _signed_out(theirs)
+    await _signed_out(theirs_presence)
+    for _ in range(5):  # several sweeps of both kinds, pinging as a browser does
+        await asyncio.sleep(0.3)
+        for peer in (mine, mine_presence):
+            await peer.send({"type": "ping", "id": "alive"})
+            assert (await peer.recv_type("pong"))["id"] == "alive"
+    await _refused_as_anonymous(room.slug, stolen)
+    for peer in (mine, mine_presence):
+        await peer.close()
+
+
+async def test_a_deleted_session_closes_its_presence_socket_within_a_sweep(signaling, session_engine, alice_room):
+    from django.contrib.sessions.models import Session
+
+    signaling["HEARTBEAT"] = 0.6
+    alice, _ = alice_room
+    _, cookie = await sync_to_async(_signed_in)(alice)
+    _, other = await sync_to_async(_signed_in)(alice)
+    ended, kept = await _presence(cookie), await _presence(other)
+    await sync_to_async(Session.objects.filter(session_key=cookie).delete)()
+    await _signed_out(ended)
+    await kept.send({"type": "ping", "id": "alive"})
+    assert (await kept.recv_type("pong"))["id"] == "alive"
+    await kept.close()

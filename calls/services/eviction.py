@@ -8,7 +8,7 @@ from channels.layers import get_channel_layer
 logger = logging.getLogger(__name__)
 
 
-# Every server process's room sockets, through calls.services.layer_events.
+# Every server process's room sockets, through calls.signaling.layer_inlet.
 NODES_GROUP = "signaling.nodes"
 
 
@@ -30,12 +30,22 @@ def _group_send(group: str, message: dict) -> None:
         logger.exception("could not notify group %s", group)
 
 
-def user_sockets_evict(*, user_id: int, session_key: str | None, reason: str) -> None:
-    """Ask every server process to close the user's sockets (only those of `session_key` if given):
-    presence sockets are members of the user's group, room sockets hear it through their process."""
-    event = {"type": "user.evict", "user_id": user_id, "session_key": session_key, "reason": reason}
+def user_sockets_evict(*, user_id: int, session_key: str | None, reason: str, keep: tuple[str, ...] = ()) -> None:
+    """Ask every server process to close the user's sockets (only those of `session_key` if given;
+    never those of the sessions in `keep`): presence sockets are members of the user's group,
+    room sockets hear it through their process."""
+    event = {"type": "user.evict", "user_id": user_id, "session_key": session_key, "keep": list(keep), "reason": reason}
     _group_send(user_group_name(user_id), event)
     _group_send(NODES_GROUP, event)
+
+
+def user_evict_concerns(event: dict, socket) -> bool:
+    """Whether a `user.evict` event closes `socket` (with its `user_id` and `session_key`)."""
+    return (
+        event["user_id"] == socket.user_id
+        and event.get("session_key") in (None, socket.session_key)
+        and socket.session_key not in event.get("keep", ())
+    )
 
 
 def room_sockets_notify(*, slug: str, event: str, **fields) -> None:

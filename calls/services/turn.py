@@ -14,6 +14,8 @@ import time
 
 from django.conf import settings
 
+from .metrics import TURN_CREDENTIALS
+
 logger = logging.getLogger(__name__)
 _warned_no_secret = False
 
@@ -44,6 +46,7 @@ def ice_servers_build(*, user_id: int) -> tuple[list[dict], int]:
     if settings.TURN_URLS:
         if settings.TURN_SECRET:
             servers.append({"urls": list(settings.TURN_URLS), **turn_credentials_issue(user_id=user_id)})
+            TURN_CREDENTIALS.inc()
         elif not _warned_no_secret:
             _warned_no_secret = True
             logger.warning("TURN_URLS is set but TURN_SECRET is not: offering STUN only, no TURN relay.")

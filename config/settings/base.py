@@ -19,9 +19,16 @@ DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env("SECRET_KEY", default="")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# Where a WebSocket handshake may come from: None = any scheme and port of ALLOWED_HOSTS (development
+# servers move ports); production lists whole origins (scheme, host and port), see production.py.
+WEBSOCKET_ALLOWED_ORIGINS = None
+# The WebSocket transport's message limit for runserver (daphne), as config.daphne_server and
+# uvicorn's --ws-max-size set it for the servers: docs/protocol.md, Limits.
+DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE = DAPHNE_WEBSOCKET_MAX_FRAME_SIZE = 128 * 1024
 
 INSTALLED_APPS = [
-    "daphne",  # first, so that runserver serves ASGI (HTTP and WebSocket)
+    "calls",  # first: its runserver (daphne's, with Parley's WebSocket limits) wins over Django's
+    "daphne",  # before staticfiles, whose runserver would otherwise win over daphne's
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -31,7 +38,6 @@ INSTALLED_APPS = [
     "channels",
     "axes",
     "accounts",
-    "calls",
 ]
 
 MIDDLEWARE = [
@@ -43,6 +49,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "config.middleware.PrivatePagesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "config.middleware.ContentSecurityPolicyMiddleware",
@@ -144,6 +151,17 @@ SECURE_REFERRER_POLICY = "same-origin"
 # REDIS_URL switches both the channel layer and the signaling room state to Redis, so
 # that several server processes share rooms. Without it everything lives in process memory.
 REDIS_URL = env("REDIS_URL", default="")
+# Redis Sentinel (docs/deploy.md): with REDIS_SENTINELS (host:port,...) and REDIS_SENTINEL_MASTER
+# set, every Redis client (signaling state, channel layer, session cache, presence) connects to
+# the master the sentinels name and follows a failover; REDIS_URL then gives only the password
+# and database (redis://:PASSWORD@ignored/0). REDIS_SENTINEL_PASSWORD if the sentinels want one.
+REDIS_SENTINELS = env.list("REDIS_SENTINELS", default=[])
+REDIS_SENTINEL_MASTER = env("REDIS_SENTINEL_MASTER", default="")
+REDIS_SENTINEL_PASSWORD = env("REDIS_SENTINEL_PASSWORD", default="")
+if REDIS_SENTINELS and not (REDIS_URL and REDIS_SENTINEL_MASTER):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("REDIS_SENTINELS needs REDIS_SENTINEL_MASTER and REDIS_URL (password and database).")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
@@ -182,7 +200,7 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env("SIGNALING_KEY_PREFIX", default="parley") + ":cache",
-            "OPTIONS": {"pool_class": "calls.services.sessions.SharedConnectionPool"},
+            "OPTIONS": {"pool_class": "calls.infra.redis.SharedConnectionPool"},
         }
     }
     SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
@@ -212,8 +230,13 @@ SIGNALING = {
     "MAX_SOCKETS_PER_USER": env.int("SIGNALING_MAX_SOCKETS_PER_USER", default=4),
     "OUTBOX_LIMIT": env.int("SIGNALING_OUTBOX_LIMIT", default=2000),
     "RESUME_GRACE": env.float("SIGNALING_RESUME_GRACE", default=30.0),
+    # Frames kept for a peer away within its grace, replayed when it resumes; later ones are dropped.
+    "RESUME_BUFFER": env.int("SIGNALING_RESUME_BUFFER", default=256),
     "RING_TIMEOUT": env.float("SIGNALING_RING_TIMEOUT", default=30.0),
 }
+# The production server (config.serve) warms a process up before it listens (config.warmup):
+# signaling node started, Redis and SQL connections open. false: everything is made on first use.
+SERVER_WARM_UP = env.bool("SERVER_WARM_UP", default=True)
 
 # --- TURN (coturn use-auth-secret, the TURN REST API scheme) ---------------------------
 TURN_SECRET = env("TURN_SECRET", default="")
@@ -224,17 +247,52 @@ TURN_TTL = env.int("TURN_TTL", default=3600)
 ICE_TRANSPORT_POLICY = env("ICE_TRANSPORT_POLICY", default="all")
 # Test-only: browsers send and accept only 127.0.0.1 ICE candidates (never set in production).
 WEBRTC_LOOPBACK_ONLY = env.bool("WEBRTC_LOOPBACK_ONLY", default=False)
+# The video each browser uploads in a call, in kbit/s, split over its links (docs/media.md).
+VIDEO_BUDGET_KBPS = env.int("VIDEO_BUDGET_KBPS", default=2500)
+VIDEO_BUDGET_PHONE_KBPS = env.int("VIDEO_BUDGET_PHONE_KBPS", default=1000)
+
+# --- Metrics ------------------------------------------------------------------------------
+# /metrics answers only `Authorization: Bearer <METRICS_TOKEN>`; unset, it is off (404) unless DEBUG.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
 
 # --- Logging -----------------------------------------------------------------------------
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {
-        "django.channels.server": {"level": "WARNING"},
-        "daphne": {"level": "WARNING"},
-        "axes": {"level": "WARNING"},
-    },
-}
+# LOG_FORMAT: "plain" lines for a terminal, or "json": one JSON object per line with the room,
+# peer and user ids of the socket at hand (calls.infra.logs); production defaults to json.
+LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+LOG_FORMAT = env("LOG_FORMAT", default="plain")
+
+
+def logging_config(*, log_format: str, level: str) -> dict:
+    """The LOGGING dictConfig for `log_format` ("plain" or "json")."""
+    if log_format not in ("plain", "json"):
+        raise ValueError(f"LOG_FORMAT must be plain or json, not {log_format!r}")
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+            "json": {
+                "()": "calls.infra.logs.JsonFormatter",
+                "fmt": ["levelname", "name", "message"],
+                "rename_fields": {"levelname": "level", "name": "logger"},
+                "timestamp": "time",
+            },
+        },
+        "filters": {
+            "outages": {"()": "calls.services.outages.ChannelLayerCleanupFilter"},
+            "context": {"()": "calls.infra.logs.LogContextFilter"},
+        },
+        "handlers": {
+            "console": {"class": "logging.StreamHandler", "formatter": log_format, "filters": ["context"]},
+        },
+        "root": {"handlers": ["console"], "level": level},
+        "loggers": {
+            "django.channels.server": {"level": "WARNING"},
+            "daphne": {"level": "WARNING"},
+            "axes": {"level": "WARNING"},
+            "asyncio": {"filters": ["outages"]},
+        },
+    }
+
+
+LOGGING = logging_config(log_format=LOG_FORMAT, level=LOG_LEVEL)

@@ -9,3 +9,9 @@ export function gettext(text) {
 export function interpolate(text, values) {
   return text.replace(/%\((\w+)\)s/g, (match, name) => (name in values ? String(values[name]) : match));
 }
+
+/** The singular or plural of a message for `count`, as the catalog's plural rule chooses. */
+export function ngettext(singular, plural, count) {
+  if (catalog.ngettext) return catalog.ngettext(singular, plural, count);
+  return count === 1 ? singular : plural;
+}

@@ -1,5 +1,6 @@
 // The local camera, microphone and screen.
 
+import { captureConstraints } from "./budget.js";
 import { gettext } from "./i18n.js";
 
 /** A message a person can act on, for a getUserMedia / getDisplayMedia failure. */
@@ -53,7 +54,7 @@ export class LocalMedia extends EventTarget {
       return;
     }
     const audio = micId ? { deviceId: { exact: micId } } : true;
-    const video = cameraId ? { deviceId: { exact: cameraId } } : { width: { ideal: 640 }, height: { ideal: 360 } };
+    const video = cameraId ? { ...captureConstraints(), deviceId: { exact: cameraId } } : captureConstraints();
     let stream = null;
     try {
       stream = await navigator.mediaDevices.getUserMedia({ audio, video });
@@ -86,11 +87,12 @@ export class LocalMedia extends EventTarget {
   }
 
   async devices() {
-    if (!this.available) return { cameras: [], microphones: [] };
+    if (!this.available) return { cameras: [], microphones: [], speakers: [] };
     const all = await navigator.mediaDevices.enumerateDevices();
     return {
       cameras: all.filter((device) => device.kind === "videoinput"),
       microphones: all.filter((device) => device.kind === "audioinput"),
+      speakers: all.filter((device) => device.kind === "audiooutput"),
     };
   }
 
@@ -116,10 +118,9 @@ export class LocalMedia extends EventTarget {
     this.dispatchEvent(new Event("change"));
   }
 
-  /** The track to send for "audio" or "video": a shared screen replaces the camera. */
+  /** The track to send for "audio", "video" (the camera) or "screen": a shared screen goes beside the camera. */
   outgoing(kind) {
-    if (kind === "audio") return this.audioTrack;
-    return this.screenTrack || this.cameraTrack;
+    return { audio: this.audioTrack, video: this.cameraTrack, screen: this.screenTrack }[kind] || null;
   }
 
   /** What the `media` frame announces. */
@@ -138,7 +139,7 @@ export class LocalMedia extends EventTarget {
     track.addEventListener("ended", () => this.stopScreen());
     this.screenTrack = track;
     this.dispatchEvent(new Event("change"));
-    this.dispatchEvent(new Event("outgoing"));
+    this.dispatchEvent(new Event("screen"));
   }
 
   stopScreen() {
@@ -146,7 +147,7 @@ export class LocalMedia extends EventTarget {
     stopTrack(this.screenTrack);
     this.screenTrack = null;
     this.dispatchEvent(new Event("change"));
-    this.dispatchEvent(new Event("outgoing"));
+    this.dispatchEvent(new Event("screen"));
   }
 
   stopAll() {

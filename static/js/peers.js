@@ -11,9 +11,13 @@ export function candidateAllowed(candidate, loopbackOnly) {
 
 /**
  * The call with one remote peer. `outgoing(kind)` gives the local track to send for
- * "audio" or "video" (or null). The newcomer is the `initiator`: it creates the
- * transceivers and so sends the first offer; the other side answers with its tracks.
- * Events: "track" (remote media changed), "state" (connectionState changed).
+ * "audio", "video" (the camera) or "screen" (or null). The newcomer is the `initiator`: it
+ * creates the audio and camera transceivers and so sends the first offer; the other side
+ * answers with its tracks. A shared screen travels on a transceiver of its own, added by the
+ * presenter after those two (a renegotiation): so on each side the first video transceiver is
+ * the camera and any later video one receives the peer's screen.
+ * Events: "track" (remote camera or audio changed), "screen" (remote screen track arrived),
+ * "state" (connectionState changed).
  */
 export class PeerLink extends EventTarget {
   constructor({ remoteId, localId, config, outgoing, send, loopbackOnly, initiator }) {
@@ -28,13 +32,21 @@ export class PeerLink extends EventTarget {
     this.transceivers = {};
     this.queue = Promise.resolve();
     this.remoteStream = new MediaStream();
+    this.screenStream = null; // the peer's shared screen, once its track arrived
+    this.screenTransceiver = null; // ours, sending our screen
     this.restarts = 0;
     this.disconnectedTimer = null;
     this.closed = false;
 
     const pc = new RTCPeerConnection(config);
     this.pc = pc;
-    pc.addEventListener("track", ({ track }) => {
+    pc.addEventListener("track", ({ track, transceiver }) => {
+      const camera = pc.getTransceivers().find((candidate) => candidate.receiver.track.kind === "video");
+      if (track.kind === "video" && transceiver !== camera) {
+        if (this.screenStream?.getVideoTracks()[0] !== track) this.screenStream = new MediaStream([track]);
+        this.dispatchEvent(new Event("screen"));
+        return;
+      }
       if (!this.remoteStream.getTrackById(track.id)) this.remoteStream.addTrack(track);
       this.dispatchEvent(new Event("track"));
     });
@@ -50,6 +62,7 @@ export class PeerLink extends EventTarget {
         const track = this.outgoing(kind);
         this.transceivers[kind] = pc.addTransceiver(track || kind, { direction: track ? "sendrecv" : "recvonly" });
       }
+      this.updateScreen();
     }
   }
 
@@ -87,6 +100,8 @@ export class PeerLink extends EventTarget {
         await this.attachAnswererTracks();
         await this.pc.setLocalDescription();
         this.sendFrame({ type: "answer", to: this.remoteId, sdp: this.pc.localDescription.sdp });
+        // Sharing before the first offer came: the screen's transceiver follows the camera's.
+        if (!this.screenTransceiver) this.updateScreen();
       }
     });
   }
@@ -125,6 +140,19 @@ export class PeerLink extends EventTarget {
     if (transceiver.direction !== direction) transceiver.direction = direction;
   }
 
+  /** Start, switch or stop sending our screen; the first start adds its transceiver (a renegotiation). */
+  updateScreen() {
+    const track = this.outgoing("screen");
+    if (this.closed || !this.transceivers.video) return Promise.resolve();
+    if (!this.screenTransceiver) {
+      if (track) this.screenTransceiver = this.pc.addTransceiver(track, { direction: "sendonly" });
+      return Promise.resolve();
+    }
+    const direction = track ? "sendonly" : "inactive";
+    if (this.screenTransceiver.direction !== direction) this.screenTransceiver.direction = direction;
+    return this.screenTransceiver.sender.replaceTrack(track);
+  }
+
   setIceServers(iceServers) {
     if (this.closed) return;
     const config = this.pc.getConfiguration();
@@ -161,14 +189,36 @@ export class PeerLink extends EventTarget {
     this.dispatchEvent(new Event("state"));
   }
 
-  /** What the selected candidate pair and the inbound video say about this link. */
+  /**
+   * What the selected candidate pair and the streams say about this link (cumulative counters); `sent`:
+   * our camera's encoding as sent, `sendLoss`: the loss (%) the peer reports for our video.
+   */
   async stats() {
     const report = await this.pc.getStats();
-    const result = { state: this.pc.connectionState, candidateType: null, rtt: null, framesDecoded: 0 };
+    const result = {
+      state: this.pc.connectionState, candidateType: null, rtt: null, framesDecoded: 0,
+      bytesReceived: 0, packetsReceived: 0, packetsLost: 0, jitter: null, at: performance.now(),
+      bytesSent: 0, sent: { height: 0, fps: null, reason: null }, sendLoss: null, availableKbps: null,
+    };
     let pair = null;
+    const cameraMid = this.transceivers.video?.mid;
     report.forEach((entry) => {
       if (entry.type === "transport" && entry.selectedCandidatePairId) pair = report.get(entry.selectedCandidatePairId);
-      if (entry.type === "inbound-rtp" && entry.kind === "video") result.framesDecoded += entry.framesDecoded || 0;
+      if (entry.type === "remote-inbound-rtp" && entry.kind === "video" && typeof entry.fractionLost === "number") {
+        result.sendLoss = Math.max(result.sendLoss ?? 0, Math.round(entry.fractionLost * 1000) / 10);
+      }
+      if (entry.type === "outbound-rtp" && entry.kind === "video") {
+        result.bytesSent += entry.bytesSent || 0;
+        if (entry.mid === cameraMid) {
+          result.sent = { height: entry.frameHeight || 0, fps: entry.framesPerSecond ?? null, reason: entry.qualityLimitationReason || null };
+        }
+      }
+      if (entry.type !== "inbound-rtp") return;
+      if (entry.kind === "video") result.framesDecoded += entry.framesDecoded || 0;
+      result.bytesReceived += entry.bytesReceived || 0;
+      result.packetsReceived += entry.packetsReceived || 0;
+      result.packetsLost += Math.max(0, entry.packetsLost || 0);
+      if (typeof entry.jitter === "number") result.jitter = Math.max(result.jitter || 0, Math.round(entry.jitter * 1000));
     });
     if (pair) {
       const local = report.get(pair.localCandidateId);
@@ -179,6 +229,7 @@ export class PeerLink extends EventTarget {
       result.localAddress = local && (local.address || local.ip);
       result.remoteAddress = remote && (remote.address || remote.ip);
       if (typeof pair.currentRoundTripTime === "number") result.rtt = Math.round(pair.currentRoundTripTime * 1000);
+      if (typeof pair.availableOutgoingBitrate === "number") result.availableKbps = Math.round(pair.availableOutgoingBitrate / 1000);
     }
     return result;
   }

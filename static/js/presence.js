@@ -2,21 +2,14 @@
 // by username, and the ringing dialog (docs/protocol.md, "Presence socket").
 // User text only ever reaches the page through textContent.
 
+import { CallDialog, el, nameOf } from "./call_dialog.js";
+import { FATAL_CLOSE_CODES } from "./close-codes.js";
 import { gettext, interpolate } from "./i18n.js";
 
 const CALL_KEY = "parley-direct-call"; // this tab's call: {call_id, url} once it joins the room
 const PLACED_KEY = "parley-placed-call"; // the call this tab placed (it opens the room on accept)
 const dialog = document.getElementById("ring-dialog");
 const lobbyUrl = dialog ? dialog.dataset.lobbyUrl : "/";
-
-const el = (tag, attrs = {}, text = null) => {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, value);
-  if (text !== null) node.textContent = text;
-  return node;
-};
-const nameOf = (user) => user.display_name || user.username;
-const initialOf = (user) => (Array.from(nameOf(user).trim())[0] || "?").toUpperCase();
 
 // The server's error texts are English: the codes a person can meet here, in their language.
 const ERROR_MESSAGES = {
@@ -27,146 +20,12 @@ const ERROR_MESSAGES = {
   "no-such-call": () => gettext("This call is no longer ringing."),
 };
 
-// --- The ring sound: two tones, 2 s on and 4 s off, made with WebAudio (no asset) -------------
-class Ringer {
-  constructor() {
-    this.context = null;
-    this.timer = null;
-  }
-
-  start(incoming) {
-    this.stop();
-    try {
-      this.context = new AudioContext();
-      this.context.resume().catch(() => {});
-    } catch {
-      return; // no audio: the dialog still shows
-    }
-    const burst = () => {
-      const ctx = this.context;
-      const gain = ctx.createGain();
-      gain.gain.value = 0.08;
-      gain.connect(ctx.destination);
-      const tones = incoming ? [440, 480] : [425];
-      for (const frequency of tones) {
-        const osc = ctx.createOscillator();
-        osc.frequency.value = frequency;
-        osc.connect(gain);
-        osc.start();
-        osc.stop(ctx.currentTime + (incoming ? 2 : 1));
-      }
-    };
-    burst();
-    this.timer = setInterval(burst, incoming ? 6000 : 4000);
-  }
-
-  stop() {
-    clearInterval(this.timer);
-    this.timer = null;
-    if (this.context) this.context.close().catch(() => {});
-    this.context = null;
-  }
-}
-
-// --- The dialog --------------------------------------------------------------------------------
-class CallDialog {
-  constructor(node, presence) {
-    this.node = node;
-    this.presence = presence;
-    this.callId = null;
-    this.ringer = new Ringer();
-    node.addEventListener("cancel", (event) => {
-      event.preventDefault(); // Escape declines or cancels, like the button
-      this.primaryDismiss();
-    });
-  }
-
-  /** `person` adds their initial as an avatar; `label` a small line above it. */
-  render(title, detail, buttons, { person = null, label = null } = {}) {
-    this.node.replaceChildren();
-    if (label) this.node.append(el("p", { class: "ring-label" }, label));
-    if (person) this.node.append(el("div", { class: "ring-avatar", "aria-hidden": "true" }, initialOf(person)));
-    this.node.append(el("h2", { id: "ring-title" }, title));
-    if (detail) this.node.append(el("p", { class: "ring-detail", id: "ring-detail" }, detail));
-    const row = el("div", { class: "ring-actions" });
-    for (const [text, className, action] of buttons) {
-      const button = el("button", { type: "button", class: className }, text);
-      button.addEventListener("click", action);
-      row.append(button);
-    }
-    if (buttons.length) this.node.append(row);
-    this.node.setAttribute("aria-labelledby", "ring-title");
-    if (detail) this.node.setAttribute("aria-describedby", "ring-detail");
-    else this.node.removeAttribute("aria-describedby");
-    if (!this.node.open) this.node.showModal();
-    const first = this.node.querySelector("button");
-    if (first) first.focus();
-  }
-
-  incoming(frame) {
-    this.callId = frame.call_id;
-    this.dismiss = () => this.presence.send({ type: "decline", call_id: frame.call_id });
-    this.node.dataset.state = "incoming";
-    // The tab title says it too, for a call that rings in a background tab.
-    this.pageTitle = this.pageTitle ?? document.title;
-    document.title = interpolate(gettext("%(name)s is calling you."), { name: nameOf(frame.caller) });
-    const buttons = [
-      [gettext("Accept"), "ring-accept", () => this.presence.send({ type: "accept", call_id: frame.call_id })],
-      [gettext("Decline"), "danger ring-decline", () => this.dismiss()],
-    ];
-    this.render(nameOf(frame.caller), `@${frame.caller.username}`, buttons, {
-      person: frame.caller,
-      label: gettext("Incoming call"),
-    });
-    this.ringer.start(true);
-  }
-
-  outgoing(frame) {
-    this.callId = frame.call_id;
-    this.dismiss = () => this.presence.send({ type: "cancel", call_id: frame.call_id });
-    this.node.dataset.state = "ringing";
-    this.render(
-      interpolate(gettext("Calling %(name)s…"), { name: nameOf(frame.callee) }),
-      gettext("Ringing…"),
-      [[gettext("Cancel"), "danger ring-cancel", () => this.dismiss()]],
-      { person: frame.callee },
-    );
-    this.ringer.start(false);
-  }
-
-  outcome(state, title, detail) {
-    this.ringer.stop();
-    this.restoreTitle();
-    this.callId = null;
-    this.dismiss = () => this.close();
-    this.node.dataset.state = state;
-    this.render(title, detail, [[gettext("Close"), "ring-close", () => this.close()]]);
-  }
-
-  connecting() {
-    this.ringer.stop();
-    this.node.dataset.state = "accepted";
-    this.render(gettext("Connecting…"), null, []);
-  }
-
-  restoreTitle() {
-    if (this.pageTitle !== undefined) document.title = this.pageTitle;
-    this.pageTitle = undefined;
-  }
-
-  primaryDismiss() {
-    if (this.dismiss) this.dismiss();
-    else this.close();
-  }
-
-  close() {
-    this.ringer.stop();
-    this.restoreTitle();
-    this.callId = null;
-    this.dismiss = null;
-    delete this.node.dataset.state;
-    if (this.node.open) this.node.close();
-  }
+/** 16 -> "0:16", 3725 -> "1:02:05", like the history page. */
+export function clock(seconds) {
+  const s = Math.max(0, Math.round(seconds));
+  const [h, m, r] = [Math.floor(s / 3600), Math.floor((s % 3600) / 60), s % 60];
+  const pad = (n) => String(n).padStart(2, "0");
+  return h ? `${h}:${pad(m)}:${pad(r)}` : `${m}:${pad(r)}`;
 }
 
 // --- The socket ------------------------------------------------------------------------------
@@ -189,6 +48,16 @@ class Presence {
         if (username) this.call(username);
       });
     }
+    // "Call back" / "Call again" buttons of the history page.
+    document.addEventListener("click", (event) => {
+      const button = event.target.closest("[data-call-back]");
+      if (button) this.call(button.dataset.callBack);
+    });
+    // Leave in a direct call's room hangs up at once; a closed or reloaded tab has the server's grace.
+    document.addEventListener("parley:leave", () => {
+      const current = JSON.parse(sessionStorage.getItem(CALL_KEY) || "null");
+      if (current && location.pathname === current.url) this.send({ type: "hangup", call_id: current.call_id });
+    });
   }
 
   connect() {
@@ -200,7 +69,7 @@ class Presence {
 
   closed(code) {
     clearInterval(this.heartbeat);
-    if ([4401, 4403, 4429].includes(code)) return; // signed out or refused: do not hammer the server
+    if (FATAL_CLOSE_CODES.has(code)) return; // signed out or refused: do not hammer the server
     setTimeout(() => this.connect(), this.retry);
     this.retry = Math.min(this.retry * 2, 30000);
   }
@@ -261,7 +130,9 @@ class Presence {
       this.dialog?.close(); // answered in another tab
       return;
     }
-    sessionStorage.setItem(CALL_KEY, JSON.stringify({ call_id: frame.call_id, url: frame.room.url }));
+    const peer = this.dialog?.peer?.username;
+    const current = { call_id: frame.call_id, url: frame.room.url, peer, since: Date.now() };
+    sessionStorage.setItem(CALL_KEY, JSON.stringify(current));
     this.dialog?.connecting();
     location.assign(`${frame.room.url}#join`); // like a phone: the room page joins at once
   }
@@ -289,8 +160,7 @@ class Presence {
     if (current && current.call_id === frame.call_id) {
       sessionStorage.removeItem(CALL_KEY);
       if (location.pathname === current.url) {
-        this.dialog?.outcome("hangup", gettext("Call ended"), null);
-        setTimeout(() => location.assign(lobbyUrl), 1500);
+        this.callEnded(current);
         return;
       }
     }
@@ -304,13 +174,41 @@ class Presence {
     else if (["busy", "no-such-user"].includes(frame.code)) this.dialog?.outcome("error", message, null);
   }
 
+  /** The room of a direct call after a hang-up: only the ending, its length and Call again. */
+  callEnded(current) {
+    const room = document.getElementById("call");
+    if (room) room.hidden = true; // the room closes with the call: nothing of it stays behind
+    const buttons = [];
+    if (current.peer) buttons.push([gettext("Call again"), "primary", () => this.call(current.peer)]);
+    buttons.push([gettext("Back to the lobby"), "ring-close", () => location.assign(lobbyUrl)]);
+    const length = current.since ? clock((Date.now() - current.since) / 1000) : null;
+    this.dialog?.outcome("hangup", gettext("Call ended"), length, { buttons, close: false });
+  }
+
   ended(frame, state, title, detail) {
     if (sessionStorage.getItem(PLACED_KEY) === frame.call_id) sessionStorage.removeItem(PLACED_KEY);
-    // The callee's dialog just closes on the caller's cancel; the caller is told the outcome.
-    if (this.dialog && this.dialog.callId === frame.call_id) {
-      if (this.dialog.node.dataset.state === "incoming") this.dialog.close();
-      else this.dialog.outcome(state, title, detail);
+    if (!this.dialog || this.dialog.callId !== frame.call_id) return;
+    if (this.dialog.node.dataset.state !== "incoming") {
+      this.dialog.outcome(state, title, detail);
+      return;
     }
+    if (state === "declined") {
+      this.dialog.close(); // declined here or in another tab
+      return;
+    }
+    // It rang here and nobody answered: say so until read, with Call back.
+    const caller = this.dialog.peer;
+    const buttons = [[gettext("Call back"), "primary ring-call-back", () => this.call(caller.username)]];
+    const notice = interpolate(gettext("Missed call from %(name)s"), { name: nameOf(caller) });
+    this.dialog.outcome("missed", notice, `@${caller.username}`, { buttons, person: caller });
+    this.missedBadge();
+  }
+
+  missedBadge() {
+    const badge = document.getElementById("calls-badge");
+    if (!badge) return;
+    badge.textContent = String((parseInt(badge.textContent, 10) || 0) + 1);
+    badge.hidden = false;
   }
 
   renderOnline() {

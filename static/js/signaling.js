@@ -1,8 +1,11 @@
-// The room socket (PROTOCOL.md): heartbeat, reconnect with backoff and jitter, resume.
+// The room socket (docs/protocol.md): heartbeat, reconnect with backoff and jitter, resume.
 
-const FATAL_CLOSE_CODES = new Set([4401, 4403, 4404, 4409]);
+import { CLOSE_CODES, FATAL_CLOSE_CODES } from "./close-codes.js";
+import { deviceId } from "./device.js";
+
 const BACKOFF_BASE_MS = 500;
 const BACKOFF_MAX_MS = 10000;
+const PROBE_MS = 5000;
 
 /** Delay before reconnect attempt `attempt` (0-based): exponential, capped, with jitter. */
 export function backoffDelay(attempt) {
@@ -20,6 +23,7 @@ export class SignalingClient extends EventTarget {
     this.path = path;
     this.socket = null;
     this.resumeToken = null;
+    this.device = deviceId();
     this.attempt = 0;
     this.heartbeatTimer = null;
     this.watchdogTimer = null;
@@ -34,8 +38,12 @@ export class SignalingClient extends EventTarget {
 
   connect() {
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-    const query = this.resumeToken ? `?resume=${encodeURIComponent(this.resumeToken)}` : "";
-    const socket = new WebSocket(`${scheme}//${location.host}${this.path}${query}`);
+    const query = new URLSearchParams();
+    if (this.resumeToken) query.set("resume", this.resumeToken);
+    if (this.device) query.set("device", this.device); // a crash's held seat is taken back (device.js)
+    const joiner = this.path.includes("?") ? "&" : "?"; // the path may carry ?pass= (knock.js)
+    const search = query.size ? `${joiner}${query}` : "";
+    const socket = new WebSocket(`${scheme}//${location.host}${this.path}${search}`);
     this.socket = socket;
     this.lastError = null;
     socket.addEventListener("open", () => this.dispatchEvent(new Event("open")));
@@ -70,6 +78,8 @@ export class SignalingClient extends EventTarget {
       this.attempt = 0;
       this.resumeToken = frame.resume_token || null;
       this.startHeartbeat(frame.heartbeat);
+    } else if (frame.type === "pong" && frame.resume_token) {
+      this.resumeToken = frame.resume_token; // tokens expire: keep the newest
     } else if (frame.type === "error") {
       this.lastError = frame;
     }
@@ -101,15 +111,42 @@ export class SignalingClient extends EventTarget {
   }
 
   /** A socket that hears nothing (not even a pong) for 2.5 heartbeats is dead: drop it and reconnect. */
-  armWatchdog() {
+  armWatchdog(delay = this.heartbeatSeconds * 2500) {
     if (!this.heartbeatSeconds) return;
     clearTimeout(this.watchdogTimer);
     const socket = this.socket;
     this.watchdogTimer = setTimeout(() => {
-      if (socket !== this.socket || !socket) return;
-      socket.close(4000, "heartbeat timeout");
-      this.onClose(socket, { code: 4000 });
-    }, this.heartbeatSeconds * 2500);
+      if (socket === this.socket) this.drop("heartbeat timeout");
+    }, delay);
+  }
+
+  /**
+   * The device went offline: the socket is as good as dead (the browser may hold its close for
+   * minutes), so treat it as dropped now; the backoff keeps trying and the resume keeps our peer.
+   */
+  drop(reason) {
+    const socket = this.socket;
+    if (!socket || this.stopped) return;
+    socket.close(CLOSE_CODES.replaced, reason);
+    this.onClose(socket, { code: CLOSE_CODES.replaced });
+  }
+
+  /**
+   * The device is back online: reconnect at once instead of waiting out the backoff. A socket that
+   * still looks open may be a half-open one from before the network change: it must answer a ping soon.
+   */
+  reconnectNow() {
+    if (this.stopped) return;
+    if (this.isOpen) {
+      this.send({ type: "ping" });
+      this.armWatchdog(PROBE_MS);
+      return;
+    }
+    clearTimeout(this.reconnectTimer);
+    if (this.socket) this.socket.close();
+    this.socket = null;
+    this.attempt = 0;
+    this.connect();
   }
 
   stopTimers() {

@@ -76,13 +76,24 @@ def test_call_by_username_rings_and_both_see_video(browser, app_server):
 
         # Alice hangs up: Bob's call ends too, the room closes, and both have it in their history.
         alice.click("#leave")
-        bob.wait_for_url(f"{app_server.url}/", timeout=30_000)
-        assert bob.evaluate("async (url) => (await fetch(url)).status", room) == 404  # Alice may be navigating
+        for page in (bob, alice):  # both read the ending and its length, nothing of the closed room behind it
+            ended = page.locator("#ring-dialog")
+            expect(ended).to_have_attribute("data-state", "hangup")
+            expect(ended.locator("h2")).to_have_text("Call ended")
+            expect(ended.locator(".ring-detail")).to_have_text(re.compile(r"^\d+:\d\d$"))
+            expect(ended.get_by_role("button", name="Call again")).to_be_visible()
+            expect(page.locator("#call")).to_be_hidden()
+        screenshot(bob, "call-ended.png")
+        assert bob.evaluate("async (url) => (await fetch(url)).status", room) == 404
+        bob.locator("#ring-dialog").get_by_role("button", name="Back to the lobby").click()
+        bob.wait_for_url(f"{app_server.url}/")
         bob.goto(f"{app_server.url}/calls/")
         row = bob.locator("table.history tbody tr").first
         expect(row).to_contain_text("Incoming")
         expect(row).to_contain_text("Alice Liddell")
-        expect(row).to_contain_text(re.compile(r"\d+ s"))
+        expect(row).to_contain_text("Answered")
+        expect(row.locator("time")).to_have_text(re.compile(r"^today \d\d:\d\d$"))
+        expect(row).to_contain_text(re.compile(r"\b\d+:\d\d\b"))
     finally:
         close(*(page for page in (alice, bob) if page is not None))
 
@@ -108,7 +119,8 @@ def test_callee_without_camera_permission_joins_at_once_and_is_told_why(app_serv
 
         dave.wait_for_url(room_url(app_server))
         expect_in_call_at_once(dave)
-        expect(dave.locator("#chat-log .chat-notice")).to_contain_text("摄像头和麦克风的访问被拒绝")
+        # (A "joined" notice may come before or after it.)
+        expect(dave.locator("#chat-log .chat-notice", has_text="摄像头和麦克风的访问被拒绝")).to_be_visible()
         expect(dave.locator("#toggle-camera")).to_be_disabled()
         carol.wait_for_url(room_url(app_server))
         expect_in_call_at_once(carol)
@@ -117,3 +129,53 @@ def test_callee_without_camera_permission_joins_at_once_and_is_told_why(app_serv
     finally:
         if carol is not None:
             close(carol)
+
+
+def test_a_missed_call_tells_the_callee_and_the_history_fits_a_phone(browser, app_server):
+    alice = sign_in(browser, app_server, "alice", "/")
+    bob = None
+    try:
+        bob = sign_in(browser, app_server, "bob", "/")
+        expect(alice.locator('#online-users li[data-username="bob"]')).to_be_visible(timeout=15_000)
+        alice.fill("#call-username", "bob")
+        alice.click("#call-form button[type=submit]")
+        expect(bob.locator("#ring-dialog")).to_have_attribute("data-state", "incoming")
+        alice.locator("#ring-dialog .ring-cancel").click()  # Alice gives up before Bob answers
+
+        notice = bob.locator("#ring-dialog")
+        expect(notice).to_have_attribute("data-state", "missed")
+        expect(notice.locator("h2")).to_have_text("Missed call from Alice Liddell")
+        expect(notice.get_by_role("button", name="Call back")).to_be_visible()
+        expect(bob.locator("#calls-badge")).to_have_text("1")
+        screenshot(bob, "missed-call.png")
+        notice.locator(".ring-close").click()
+        bob.reload()
+        expect(bob.locator("#calls-badge")).to_have_text("1")  # until he has seen it
+
+        bob.set_viewport_size({"width": 390, "height": 844})
+        bob.goto(f"{app_server.url}/calls/")
+        expect(bob.locator("#calls-badge")).to_be_hidden()
+        row = bob.locator("table.history tbody tr").first
+        expect(row).to_have_class("missed")
+        expect(row).to_contain_text("Missed call")
+        expect(row.get_by_role("button", name="Call back")).to_be_visible()
+        fits = bob.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+        assert fits, "the history scrolls sideways on a phone"
+        box = row.bounding_box()
+        assert box["width"] <= 390 and box["height"] > 100, "each call is a stacked card on a phone"
+        screenshot(bob, "history-phone.png")
+
+        alice.goto(f"{app_server.url}/calls/")
+        mine = alice.locator("table.history tbody tr").first
+        expect(mine).to_contain_text("Outgoing")
+        expect(mine).to_contain_text("You cancelled")
+        expect(mine).not_to_have_class("missed")
+
+        # Call back from the history rings Alice.
+        bob.goto(f"{app_server.url}/calls/")
+        bob.locator("table.history tbody tr").first.get_by_role("button", name="Call back").click()
+        expect(alice.locator("#ring-dialog")).to_have_attribute("data-state", "incoming")
+        expect(alice.locator("#ring-dialog h2")).to_have_text("Bob Builder")
+        bob.locator("#ring-dialog .ring-cancel").click()
+    finally:
+        close(*(page for page in (alice, bob) if page is not None))

@@ -18,8 +18,8 @@ def test_server_restart_mid_call(browser, app_server):
         before = {"alice": self_id(alice), "bob": self_id(bob)}
 
         app_server.kill()
-        expect(alice.locator("#call-status")).to_contain_text("Reconnecting")
-        expect(bob.locator("#call-status")).to_contain_text("Reconnecting")
+        expect(alice.locator("#connection-banner")).to_contain_text("Reconnecting")
+        expect(bob.locator("#connection-banner")).to_contain_text("Reconnecting")
         app_server.start()
 
         # Both rejoin as new peers (the restarted server remembers nothing) and call each other again.
@@ -36,7 +36,7 @@ def test_server_restart_mid_call(browser, app_server):
                 last=lambda page=page: link_stats(page),
             )
             expect(page.locator(".tile")).to_have_count(2)
-            expect(page.locator("#call-status")).not_to_contain_text("Reconnecting")
+            expect(page.locator("#connection-banner")).to_be_hidden()
         assert_video_flowing(alice, 1, app_server)
         assert_video_flowing(bob, 1, app_server)
     finally:

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from tests.browser.call import UFRAG_JS, assert_video_flowing, close, enter, wait_for
+from tests.browser.conftest import browser_launch, chromium_args
 from tests.browser.server import AppServer, Netns, isolation_available
 from tests.conftest import require
 from tests.turn import coturn_start
@@ -27,6 +28,14 @@ def turn(chromium_bin_module):
 def netns(turn):
     """The browser and the app join coturn's loopback-only namespace."""
     return Netns(holder_pid=turn.pid) if turn.isolated_network else None
+
+
+@pytest.fixture(scope="module")
+def browser(playwright_instance, chromium_bin_module, netns, app_workdir):
+    """A Chromium of its own, in coturn's namespace (the package's shared one is in another)."""
+    browser = browser_launch(playwright_instance, chromium_bin_module, netns, app_workdir, args=chromium_args())
+    yield browser
+    browser.close()
 
 
 @pytest.fixture(scope="module")
