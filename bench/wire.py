@@ -19,16 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import orjson
 
-from calls.protocol import (
-    Limits,
-    answer_frame,
-    chat_frame,
-    frame_parse,
-    ice_frame,
-    incoming,
-    offer_frame,
-    pong_frame,
-)
+from calls.protocol import Limits, frame_parse, incoming
+from calls.protocol.outgoing import Answer, Chat, Ice, Offer, Pong
 
 LIMITS = Limits()
 SENDER = "Zk9yZXN0LWdyZWVu"
@@ -78,14 +70,14 @@ def relay(frame: incoming.ClientFrame) -> str:
     """The text the server sends for `frame` (the token, chat id and time are fixed: not wire costs)."""
     match frame:
         case incoming.Offer(sdp=sdp):
-            return offer_frame(sender=SENDER, sdp=sdp)
+            return Offer(sender=SENDER, sdp=sdp).to_text()
         case incoming.Answer(sdp=sdp):
-            return answer_frame(sender=SENDER, sdp=sdp)
+            return Answer(sender=SENDER, sdp=sdp).to_text()
         case incoming.Ice(candidate=candidate):
-            return ice_frame(sender=SENDER, candidate=candidate)
+            return Ice(sender=SENDER, candidate=candidate).to_text()
         case incoming.Chat(text=text):
-            return chat_frame(id="5f0c6b1e", sender=SENDER, user=USER, text=text, ts="2026-11-23T18:04:05.123Z")
-    return pong_frame(id=frame.id, resume_token=TOKEN)
+            return Chat(id="5f0c6b1e", sender=SENDER, user=USER, text=text, ts="2026-11-23T18:04:05.123Z").to_text()
+    return Pong(id=frame.id, resume_token=TOKEN).to_text()
 
 
 def parse_only(text: str):

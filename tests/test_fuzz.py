@@ -18,9 +18,8 @@ from calls.protocol import (
     Limits,
     ProtocolError,
     frame_parse,
-    ice_frame,
-    offer_frame,
 )
+from calls.protocol.outgoing import Ice, Offer
 from tests.helpers import join
 
 LIMITS = Limits(max_frame_bytes=3000, max_sdp_bytes=600, max_candidate_bytes=200, max_chat_chars=80)
@@ -76,12 +75,12 @@ def test_frame_parse_raises_only_protocol_errors(text):
         if field.type in (str, bool):
             assert type(getattr(outcome, field.name)) is field.type
     if outcome.type in ("offer", "answer"):
-        sent = orjson.loads(offer_frame(sender="p", sdp=outcome.sdp))["sdp"]  # relayed as the client wrote it
+        sent = orjson.loads(Offer(sender="p", sdp=outcome.sdp).to_text())["sdp"]  # relayed as the client wrote it
         assert isinstance(sent, str) and 0 < len(sent.encode()) <= LIMITS.max_sdp_bytes
     if outcome.type == "chat":
         assert 0 < len(outcome.text) <= LIMITS.max_chat_chars
     if outcome.type == "ice" and outcome.candidate is not None:
-        sent = orjson.loads(ice_frame(sender="p", candidate=outcome.candidate))["candidate"]
+        sent = orjson.loads(Ice(sender="p", candidate=outcome.candidate).to_text())["candidate"]
         assert isinstance(sent["candidate"], str)
         assert set(sent) <= {"candidate", "sdpMid", "sdpMLineIndex", "usernameFragment"}
         assert len(orjson.dumps(sent)) <= LIMITS.max_candidate_bytes

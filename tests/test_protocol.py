@@ -21,11 +21,11 @@ from calls.protocol import (
     Limits,
     ProtocolError,
     frame_parse,
-    ice_frame,
     ice_frame_spliced,
     outgoing_validate,
 )
 from calls.protocol.close_codes import close_codes_js
+from calls.protocol.outgoing import Ice
 
 LIMITS = Limits()
 TESTS = Path(__file__).parent
@@ -81,7 +81,7 @@ def test_candidate_fields_are_whitelisted():
         ).decode(),
         limits=LIMITS,
     )
-    sent = orjson.loads(ice_frame(sender="q", candidate=frame.candidate))
+    sent = orjson.loads(Ice(sender="q", candidate=frame.candidate).to_text())
     assert sent == {"type": "ice", "from": "q", "candidate": {"candidate": "c", "sdpMid": None, "sdpMLineIndex": 0}}
 
 
@@ -91,7 +91,7 @@ def test_a_relayed_candidate_is_the_frame_the_schema_builds(candidate):
     exactly ice_frame's, valid against the schema, for a candidate and for the end of them."""
     frame = frame_parse(orjson.dumps({"type": "ice", "to": "p", "candidate": candidate}).decode(), limits=LIMITS)
     spliced = ice_frame_spliced(sender="Ab-9_z", candidate_json=frame.candidate_json)
-    assert spliced == ice_frame(sender="Ab-9_z", candidate=frame.candidate)
+    assert spliced == Ice(sender="Ab-9_z", candidate=frame.candidate).to_text()
     outgoing_validate(orjson.loads(spliced))
 
 

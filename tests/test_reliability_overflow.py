@@ -5,7 +5,7 @@ import logging
 import pytest
 from asgiref.sync import sync_to_async
 
-from calls.protocol import chat_frame
+from calls.protocol.outgoing import Chat
 from calls.signaling.node import node_get
 from tests.helpers import join
 
@@ -37,7 +37,7 @@ async def test_outbox_overflow_closes_the_slow_socket_only_counted_and_logged(si
     # process arrives: its writer cannot drain in between, so its outbox overflows.
     try:
         for i in range(50):
-            node.rooms[room.slug].send(node.node_id, slow.peer_id, chat_frame(**chat, text=f"burst {i}"))
+            node.rooms[room.slug].send(node.node_id, slow.peer_id, Chat(**chat, text=f"burst {i}").to_text())
     finally:
         logging.getLogger("calls.signaling.session").removeHandler(records)
     assert await slow.expect_close(timeout=5) == 4503

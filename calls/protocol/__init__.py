@@ -1,53 +1,16 @@
 """The wire contract of docs/protocol.md: client frames in, server frames out, close codes.
 
 - `frame_parse` decodes and validates a client frame in one pass (calls.protocol.incoming);
-- one `*_frame` constructor per server frame type builds the text sent (calls.protocol.outgoing),
-  whose Structs are the schemas the test-suite checks every sent frame against (`OUTGOING`);
+- one Struct per server frame type, `Frame(...).to_text()` builds the text sent: the room socket's in
+  calls.protocol.outgoing, the knock's in knock_frames, the presence socket's in presence_frames;
+  they are the schemas the test-suite checks every sent frame against (`OUTGOING`);
 - `CLOSE_CODES` is the one table of close codes, shared with the browser client (close_codes).
 """
 
 from .close_codes import CLOSE_CODES, CLOSE_TABLE, FATAL_CLOSE_CODES
 from .common import ERROR_CODES, ProtocolError
 from .incoming import INCOMING, PRESENCE_INCOMING, ClientFrame, FrameSet, Limits, frame_parse
-from .outgoing import (
-    OUTGOING,
-    PROTOCOL_VERSION,
-    REASONS,
-    accepted_frame,
-    admitted_frame,
-    answer_frame,
-    busy_frame,
-    call_outcome_frame,
-    chat_frame,
-    chat_history_frame,
-    error_frame,
-    hand_frame,
-    ice_frame,
-    ice_frame_spliced,
-    ice_servers_frame,
-    kicked_frame,
-    knock_ended_frame,
-    knock_frame,
-    knocking_frame,
-    media_frame,
-    offer_frame,
-    outgoing_validate,
-    peer_joined_frame,
-    peer_left_frame,
-    peer_resumed_frame,
-    peer_suspended_frame,
-    pong_frame,
-    presence_frame,
-    reaction_frame,
-    recording_frame,
-    ring_frame,
-    ringing_frame,
-    room_frame,
-    user_offline_frame,
-    user_online_frame,
-    view_frame,
-    welcome_frame,
-)
+from .outgoing import OUTGOING, PROTOCOL_VERSION, REASONS, error_frame, ice_frame_spliced, outgoing_validate
 
 __all__ = [
     "CLOSE_CODES",
@@ -63,39 +26,8 @@ __all__ = [
     "FrameSet",
     "Limits",
     "ProtocolError",
-    "accepted_frame",
-    "admitted_frame",
-    "answer_frame",
-    "busy_frame",
-    "call_outcome_frame",
-    "chat_frame",
-    "chat_history_frame",
     "error_frame",
     "frame_parse",
-    "hand_frame",
-    "ice_frame",
     "ice_frame_spliced",
-    "ice_servers_frame",
-    "kicked_frame",
-    "knock_ended_frame",
-    "knock_frame",
-    "knocking_frame",
-    "media_frame",
-    "offer_frame",
     "outgoing_validate",
-    "peer_joined_frame",
-    "peer_left_frame",
-    "peer_resumed_frame",
-    "peer_suspended_frame",
-    "pong_frame",
-    "presence_frame",
-    "reaction_frame",
-    "recording_frame",
-    "ring_frame",
-    "ringing_frame",
-    "room_frame",
-    "user_offline_frame",
-    "user_online_frame",
-    "view_frame",
-    "welcome_frame",
 ]

@@ -13,7 +13,8 @@ from django.urls import reverse
 
 from accounts.models import User
 from calls.models import Call
-from calls.protocol import ProtocolError, accepted_frame, busy_frame, ring_frame, ringing_frame, user_offline_frame
+from calls.protocol import ProtocolError
+from calls.protocol.presence_frames import Accepted, Busy, Ring, Ringing, UserOffline
 from calls.services.call_records import call_finish, call_record, direct_room_create, user_find
 from calls.services.metrics import direct_call_count
 from calls.services.presence import ANSWERED, ENDED, RINGING, CallRecord
@@ -45,7 +46,7 @@ async def call_place(session, username: str) -> None:
         await database_sync_to_async(call_record)(
             call_id=call_id, caller_id=session.user.pk, callee_id=callee.pk, status=Call.Status.OFFLINE
         )
-        await session.conn.send_text(user_offline_frame(user=callee_public, call_id=call_id))
+        await session.conn.send_text(UserOffline(user=callee_public, call_id=call_id).to_text())
         return
     node = await node_get()
     if await node.registry.user_sockets_live(user_id=callee.pk):
@@ -82,15 +83,17 @@ async def _ring(session, call_id: str, callee: User) -> None:
         raise ProtocolError("unavailable", "The call could not be placed; try again shortly.") from None
     session.service.ring_timer_start(call_id, timeout)
     room = {"slug": slug, "url": record.url}
-    await send_to_users([session.user.pk], ringing_frame(call_id=call_id, callee=record.callee, timeout=int(timeout)))
-    await send_to_users([callee.pk], ring_frame(call_id=call_id, caller=record.caller, room=room, timeout=int(timeout)))
+    ringing = Ringing(call_id=call_id, callee=record.callee, timeout=int(timeout))
+    await send_to_users([session.user.pk], ringing.to_text())
+    ring = Ring(call_id=call_id, caller=record.caller, room=room, timeout=ringing.timeout)
+    await send_to_users([callee.pk], ring.to_text())
 
 
 async def _busy(session, call_id: str, callee: User) -> None:
     await database_sync_to_async(call_record)(
         call_id=call_id, caller_id=session.user.pk, callee_id=callee.pk, status=Call.Status.BUSY
     )
-    await session.conn.send_text(busy_frame(call_id=call_id, user=callee.public_dict()))
+    await session.conn.send_text(Busy(call_id=call_id, user=callee.public_dict()).to_text())
 
 
 async def _own_call(session, call_id: str) -> CallRecord:
@@ -112,9 +115,9 @@ async def call_accept(session, call_id: str) -> None:
     room = {"slug": call.slug, "url": call.url}
     await send_to_users(
         call.user_ids,
-        accepted_frame(call_id=call_id, room=room, join=False),
+        Accepted(call_id=call_id, room=room, join=False).to_text(),
         join=[call.caller_channel, session.conn.channel_name],
-        join_text=accepted_frame(call_id=call_id, room=room, join=True),
+        join_text=Accepted(call_id=call_id, room=room, join=True).to_text(),
     )
 
 

@@ -30,13 +30,9 @@ from calls.protocol import (
     error_frame,
     frame_parse,
     incoming,
-    pong_frame,
-    presence_frame,
-    ring_frame,
-    ringing_frame,
-    user_offline_frame,
-    user_online_frame,
 )
+from calls.protocol.outgoing import Pong
+from calls.protocol.presence_frames import Presence, Ring, Ringing, UserOffline, UserOnline
 from calls.services.call_records import users_public
 from calls.services.call_steps import call_accept, call_end, call_place
 from calls.services.eviction import user_group_name
@@ -114,11 +110,11 @@ class PresenceSession:
         heartbeat, ring_seconds = max(1, int(config["HEARTBEAT"])), max(1, int(ring_timeout()))
         you = self.user.public_dict()
         await self.conn.send_text(
-            presence_frame(you=you, online=online, heartbeat=heartbeat, ring_timeout=ring_seconds)
+            Presence(you=you, online=online, heartbeat=heartbeat, ring_timeout=ring_seconds).to_text()
         )
         await self._ringing_replay()
         if came_online:
-            await broadcast_online(user_online_frame(user=you), about=self.user.pk)
+            await broadcast_online(UserOnline(user=you).to_text(), about=self.user.pk)
 
     async def _ringing_replay(self) -> None:
         """A page opened (or reloaded) while the user's call rings shows it too: `ring` or `ringing` again."""
@@ -129,9 +125,9 @@ class PresenceSession:
         left = max(1, int(call.deadline - time.time()))
         if call.callee["id"] == self.user.pk:
             room = {"slug": call.slug, "url": call.url}
-            await self.conn.send_text(ring_frame(call_id=call_id, caller=call.caller, room=room, timeout=left))
+            await self.conn.send_text(Ring(call_id=call_id, caller=call.caller, room=room, timeout=left).to_text())
         else:
-            await self.conn.send_text(ringing_frame(call_id=call_id, callee=call.callee, timeout=left))
+            await self.conn.send_text(Ringing(call_id=call_id, callee=call.callee, timeout=left).to_text())
 
     def _groups(self) -> tuple[str, ...]:
         return presence_group_name(self.user.pk), PRESENCE_ALL, user_group_name(self.user.pk)
@@ -163,7 +159,7 @@ class PresenceSession:
             logger.exception("could not remove presence socket of user %s", self.user.pk)
             return
         if went_offline:
-            await broadcast_online(user_offline_frame(user=self.user.public_dict()), about=self.user.pk)
+            await broadcast_online(UserOffline(user=self.user.public_dict()).to_text(), about=self.user.pk)
             self.service.caller_check_later(self.user.pk)
 
     # Frames from the client -------------------------------------------------------------------
@@ -194,7 +190,7 @@ class PresenceSession:
     async def handle(self, frame: ClientFrame) -> None:
         match frame:
             case incoming.Ping(id=ref):
-                await self.conn.send_text(pong_frame(id=ref))
+                await self.conn.send_text(Pong(id=ref).to_text())
             case incoming.Call(username=username):
                 await call_place(self, username)
             case incoming.Accept(call_id=call_id):

@@ -21,7 +21,8 @@ from django.conf import settings
 from calls.infra.redis import redis_client_create
 from calls.infra.tasks import background
 from calls.models import Call
-from calls.protocol import CLOSE_CODES, call_outcome_frame, user_offline_frame, user_online_frame
+from calls.protocol import CLOSE_CODES
+from calls.protocol.presence_frames import CALL_OUTCOMES, UserOffline, UserOnline
 from calls.services.call_records import call_finish, room_close, users_public
 from calls.services.metrics import direct_call_count
 from calls.services.outages import outage_failed, outages_over, repeat_forever
@@ -134,7 +135,7 @@ class PresenceService:
         except Exception:
             logger.exception("could not record the end of call %s", call.call_id)
         self.alone_since.pop(call.call_id, None)
-        await send_to_users(call.user_ids, call_outcome_frame(outcome=frame_type, call_id=call.call_id))
+        await send_to_users(call.user_ids, CALL_OUTCOMES[frame_type](call_id=call.call_id).to_text())
 
     async def ring_expire(self, call_id: str) -> None:
         call = await self.store.call_transition(call_id=call_id, from_status=RINGING, to_status=Call.Status.MISSED)
@@ -222,13 +223,13 @@ class PresenceService:
         """Extend the live sockets; announce users the store had lost (a Redis restart) as online again."""
         back = await self.store.sockets_refresh(sockets=[(s.user.pk, s.socket_id) for s in live], ttl=ttl)
         for user in {s.user.pk: s.user for s in live if s.user.pk in back}.values():
-            await broadcast_online(user_online_frame(user=user.public_dict()), about=user.pk)
+            await broadcast_online(UserOnline(user=user.public_dict()).to_text(), about=user.pk)
 
     @staticmethod
     async def _offline_announce(user_id: int) -> None:
         users = await database_sync_to_async(users_public)(user_ids=[user_id])
         if users:
-            await broadcast_online(user_offline_frame(user=users[0]), about=user_id)
+            await broadcast_online(UserOffline(user=users[0]).to_text(), about=user_id)
 
     async def _signed_out_close(self, sessions: list["PresenceSession"]) -> bool:
         """Close the sockets whose sign-in ended (session deleted or expired, password changed,

@@ -15,7 +15,8 @@ from channels.db import database_sync_to_async
 
 from calls.infra.tasks import background
 from calls.models import Room as RoomModel
-from calls.protocol import ProtocolError, chat_history_frame, hand_frame, incoming, reaction_frame, recording_frame
+from calls.protocol import ProtocolError, incoming
+from calls.protocol.outgoing import ChatHistory, Hand, Reaction, Recording
 from calls.services.outages import outage_failed
 
 from .features_store import FeatureSnapshot
@@ -42,7 +43,9 @@ async def welcome_section(session, *, fresh: bool) -> WelcomeSection:
     except Exception:
         logger.exception("could not read the features of room %s", session.slug)
         snapshot = FeatureSnapshot()
-    after = [chat_history_frame(messages=snapshot.chat)] if snapshot.chat else []
+    # The history's entries are the chat frames as sent, without their type.
+    entries = [{k: v for k, v in message.items() if k != "type"} for message in snapshot.chat]
+    after = [ChatHistory(messages=entries).to_text()] if entries else []
     return WelcomeSection(fields={"hands": snapshot.hands, "recorders": snapshot.recorders}, after=after)
 
 
@@ -77,7 +80,7 @@ PEERS_LEFT.append(peers_left)
 # Frames (registered in calls.signaling.frames.DISPATCH) -----------------------------------------
 async def reaction(session, frame: incoming.Reaction) -> None:
     _rate_check(session, "reaction", REACTION_RATE, REACTION_BURST)
-    session.room.broadcast(reaction_frame(sender=session.peer.peer_id, emoji=frame.emoji), snapshot=True)
+    session.room.broadcast(Reaction(sender=session.peer.peer_id, emoji=frame.emoji).to_text(), snapshot=True)
 
 
 async def hand(session, frame: incoming.Hand) -> None:
@@ -93,7 +96,7 @@ async def hand(session, frame: incoming.Hand) -> None:
             raise ProtocolError("unknown-peer", "No such peer in this room.")
     _rate_check(session, "change", CHANGE_RATE, CHANGE_BURST)
     if await session.node.features.hand_set(slug=session.slug, peer_id=target, raised=frame.raised):
-        text = hand_frame(sender=target, raised=frame.raised, by=own if target != own else None)
+        text = Hand(sender=target, raised=frame.raised, by=own if target != own else None).to_text()
         session.room.broadcast(text, snapshot=True)
 
 
@@ -104,7 +107,7 @@ async def record(session, frame: incoming.Record) -> None:
     _rate_check(session, "change", CHANGE_RATE, CHANGE_BURST)
     own = session.peer.peer_id
     if await session.node.features.recorder_set(slug=session.slug, peer_id=own, active=frame.active):
-        session.room.broadcast(recording_frame(sender=own, active=frame.active), snapshot=True)
+        session.room.broadcast(Recording(sender=own, active=frame.active).to_text(), snapshot=True)
 
 
 @database_sync_to_async

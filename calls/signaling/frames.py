@@ -16,16 +16,10 @@ from calls.protocol import (
     CLOSE_CODES,
     ClientFrame,
     ProtocolError,
-    answer_frame,
-    chat_frame,
     ice_frame_spliced,
-    ice_servers_frame,
     incoming,
-    media_frame,
-    offer_frame,
-    pong_frame,
-    room_frame,
 )
+from calls.protocol.outgoing import Answer, Chat, IceServersSent, Media, Offer, Pong, RoomUpdate
 from calls.services.rooms import room_set_locked
 from calls.services.turn import ice_servers_build
 
@@ -51,13 +45,13 @@ async def _route(session, to: str) -> str:
 
 async def offer(session, frame: incoming.Offer) -> None:
     session.node.stats.relayed_offer += 1
-    text = offer_frame(sender=session.peer.peer_id, sdp=frame.sdp)
+    text = Offer(sender=session.peer.peer_id, sdp=frame.sdp).to_text()
     session.room.send(await _route(session, frame.to), frame.to, text)
 
 
 async def answer(session, frame: incoming.Answer) -> None:
     session.node.stats.relayed_answer += 1
-    text = answer_frame(sender=session.peer.peer_id, sdp=frame.sdp)
+    text = Answer(sender=session.peer.peer_id, sdp=frame.sdp).to_text()
     session.room.send(await _route(session, frame.to), frame.to, text)
 
 
@@ -68,14 +62,14 @@ async def ice(session, frame: incoming.Ice) -> None:
 
 
 async def ping(session, frame: incoming.Ping) -> None:
-    session.reply(pong_frame(id=frame.id, resume_token=resume_token(session)))
+    session.reply(Pong(id=frame.id, resume_token=resume_token(session)).to_text())
 
 
 async def chat(session, frame: incoming.Chat) -> None:
     session.node.stats.relayed_chat += 1
     ts = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     peer = session.peer
-    text = chat_frame(id=uuid.uuid4().hex, sender=peer.peer_id, user=peer.user, text=frame.text, ts=ts)
+    text = Chat(id=uuid.uuid4().hex, sender=peer.peer_id, user=peer.user, text=frame.text, ts=ts).to_text()
     features.chat_keep(session, text)
     session.room.broadcast(text)
 
@@ -90,12 +84,12 @@ async def media(session, frame: incoming.Media) -> None:
         peer.media = before
         raise
     session.node.stats.relayed_media += 1
-    session.room.broadcast(media_frame(sender=peer.peer_id, media=peer.media), exclude=peer.peer_id, snapshot=True)
+    session.room.broadcast(Media(sender=peer.peer_id, **peer.media).to_text(), exclude=peer.peer_id, snapshot=True)
 
 
 async def ice_servers(session, frame: incoming.IceServers) -> None:
     servers, ttl = ice_servers_build(user_id=session.user_id)
-    session.reply(ice_servers_frame(ice_servers=servers, ice_ttl=ttl))
+    session.reply(IceServersSent(ice_servers=servers, ice_ttl=ttl).to_text())
 
 
 def _require_moderator(session) -> None:
@@ -121,7 +115,7 @@ async def lock(session, frame: incoming.Lock) -> None:
     await database_sync_to_async(_room_lock)(session.info.id, frame.locked)
     session.info.locked = frame.locked
     session.node.stats.relayed_lock += 1
-    session.room.broadcast(room_frame(locked=frame.locked), snapshot=True)
+    session.room.broadcast(RoomUpdate(locked=frame.locked).to_text(), snapshot=True)
 
 
 def _room_lock(room_id: int, locked: bool) -> None:

@@ -12,7 +12,7 @@ import time
 
 from django.conf import settings
 
-from calls.protocol import peer_joined_frame, welcome_frame
+from calls.protocol.outgoing import PROTOCOL_VERSION, PeerJoined, Welcome
 from calls.services.rooms import room_access_fetch
 from calls.services.turn import ice_servers_build
 
@@ -61,7 +61,7 @@ async def session_join(session, *, resume_token: str | None, admission_pass: str
         session.joined = True
         room.peers_gone(result.reaped, result.peers)
         room.broadcast(
-            peer_joined_frame(peer=session.peer.public()),
+            PeerJoined(peer=session.peer.public()).to_text(),
             exclude=session.peer.peer_id,
             targets=result.peers,
             joined=session.peer,
@@ -173,7 +173,8 @@ async def _take_over(session, peer_id: str) -> Resumed | None:
 def _welcome(session, others: list[PeerRecord], *, resumed: bool, extras: dict) -> str:
     ice_servers, ice_ttl = ice_servers_build(user_id=session.user_id)
     info = session.info
-    return welcome_frame(
+    return Welcome(
+        v=PROTOCOL_VERSION,
         peer_id=session.peer.peer_id,
         room={"slug": info.slug, "name": info.name, "capacity": info.capacity, "locked": info.locked},
         you=session.peer.user,
@@ -186,7 +187,7 @@ def _welcome(session, others: list[PeerRecord], *, resumed: bool, extras: dict) 
         resumed=resumed,
         ice_transport_policy=settings.ICE_TRANSPORT_POLICY,
         **extras,
-    )
+    ).to_text()
 
 
 def resume_token(session) -> str:

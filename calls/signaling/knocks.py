@@ -13,7 +13,8 @@ from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from django.core import signing
 
-from calls.protocol import CLOSE_CODES, admitted_frame, knock_ended_frame, knock_frame, knocking_frame
+from calls.protocol import CLOSE_CODES
+from calls.protocol.knock_frames import Admitted, KnockEnded, Knocking, KnockPrompt
 from calls.services.ratelimit import ratelimit_hit
 from calls.services.rooms import RoomAccessError, room_access_check, room_access_fetch
 
@@ -98,12 +99,12 @@ async def _wait_for_answer(session, moderators: list[PeerRecord]) -> tuple[str, 
     knock = Knock()
     knocks = room.knocks
     knocks[knock_id] = knock
-    prompt = knock_frame(knock=knock_id, user=session.user.public_dict(), timeout=KNOCK_TIMEOUT)
+    prompt = KnockPrompt(knock=knock_id, user=session.user.public_dict(), timeout=KNOCK_TIMEOUT).to_text()
     # `expecting` keeps this process's part of the room alive while nobody of it is in the call.
     with room.expecting(knock_id):
         for peer in moderators:
             room.send(peer.node, peer.peer_id, prompt)
-        session.reply(knocking_frame(timeout=KNOCK_TIMEOUT))
+        session.reply(Knocking(timeout=KNOCK_TIMEOUT).to_text())
         try:
             kind, by = await asyncio.wait_for(asyncio.shield(knock.answer), KNOCK_TIMEOUT)
         except TimeoutError:
@@ -111,7 +112,7 @@ async def _wait_for_answer(session, moderators: list[PeerRecord]) -> tuple[str, 
         finally:
             knocks.pop(knock_id, None)
     outcome = {"admit": "admitted", "admit-allow": "admitted", "deny": "denied"}.get(kind, "no-answer")
-    ended = knock_ended_frame(knock=knock_id, outcome=outcome, by=by)
+    ended = KnockEnded(knock=knock_id, outcome=outcome, by=by).to_text()
     for peer in moderators:  # every prompt closes, whoever answered
         room.send(peer.node, peer.peer_id, ended)
     return kind, by
@@ -126,7 +127,7 @@ def _may_join(access, user) -> bool:
 
 
 def _admit(session) -> None:
-    session.reply(admitted_frame(pass_token=knock_pass_make(slug=session.slug, user_id=session.user_id)))
+    session.reply(Admitted(pass_token=knock_pass_make(slug=session.slug, user_id=session.user_id)).to_text())
     session.outbox.put({"type": "websocket.close", "code": CLOSE_CODES["left"]})
 
 

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from calls.infra.tasks import background
-from calls.protocol import peer_left_frame
+from calls.protocol.outgoing import PeerLeft
 
 from .envelopes import Control, Frames, Moved
 from .records import Gone, PeerRecord
@@ -122,7 +122,7 @@ class Room:
         """Announce peers removed by expiry (or a refused join's reaping) and close their audit rows."""
         for entry in gone:
             logger.info("peer %s left %s (%s)", entry.peer.peer_id, self.slug, entry.reason)
-            text = peer_left_frame(peer_id=entry.peer.peer_id, reason=entry.reason)
+            text = PeerLeft(peer_id=entry.peer.peer_id, reason=entry.reason).to_text()
             self.broadcast(text, targets=remaining, left=entry.peer.peer_id)
             self.suspended.drop(entry.peer.peer_id)
         if gone:

@@ -9,15 +9,8 @@ import time
 
 from calls.infra.logs import log_context_set
 from calls.infra.tasks import background
-from calls.protocol import (
-    CLOSE_CODES,
-    ProtocolError,
-    error_frame,
-    frame_parse,
-    kicked_frame,
-    peer_left_frame,
-    room_frame,
-)
+from calls.protocol import CLOSE_CODES, ProtocolError, error_frame, frame_parse
+from calls.protocol.outgoing import Kicked, PeerLeft, RoomUpdate
 from calls.services.eviction import user_evict_concerns
 from calls.services.metrics import join_observe
 from calls.services.outages import outage_failed
@@ -211,7 +204,7 @@ class Session:
         """Kick, timeout, evict (signed out), replace (the peer came back on another socket) or release
         (its device joined again: calls.signaling.takeover)."""
         if kind == "kick":
-            self.outbox.put(kicked_frame(by=by))
+            self.outbox.put(Kicked(by=by).to_text())
             self._close_soon("forbidden", "kicked")
         elif kind == "timeout":
             self._close_soon("timeout", "timeout")
@@ -229,7 +222,7 @@ class Session:
             self.outbox.put(error_frame("no-such-room", "This room was closed."))
             self._close_soon("no-such-room", "disconnected")
         elif event == "locked":
-            self.outbox.put(room_frame(locked=locked))
+            self.outbox.put(RoomUpdate(locked=locked).to_text())
 
     def evicted_by(self, event) -> bool:
         return user_evict_concerns(
@@ -269,7 +262,7 @@ class Session:
             removed, remaining, failed = False, [], True
         if removed:
             self.room.broadcast(
-                peer_left_frame(peer_id=self.peer.peer_id, reason=reason), targets=remaining, left=self.peer.peer_id
+                PeerLeft(peer_id=self.peer.peer_id, reason=reason).to_text(), targets=remaining, left=self.peer.peer_id
             )
             self.room.peers_left([self.peer.peer_id], remaining)
         elif not failed:

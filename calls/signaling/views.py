@@ -5,7 +5,8 @@ A layout change sends one `view` per person shown, so the frame has a budget of 
 the socket's: VIEW_RATE a second, VIEW_BURST saved up; over it, a `rate-limited` error and the
 frame is dropped (the next change says the size again)."""
 
-from calls.protocol import ProtocolError, incoming, view_frame
+from calls.protocol import ProtocolError, incoming
+from calls.protocol.outgoing import View
 
 PEER_ID_MAX = 64
 VIEW_RATE = 8.0
@@ -21,4 +22,4 @@ async def view(session, frame: incoming.View) -> None:
     if node is None:
         raise ProtocolError("unknown-peer", "No such peer in this room.")
     session.node.stats.count("relayed_view")
-    session.room.send(node, frame.to, view_frame(sender=session.peer.peer_id, size=frame.size))
+    session.room.send(node, frame.to, View(sender=session.peer.peer_id, size=frame.size).to_text())
