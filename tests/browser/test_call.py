@@ -192,6 +192,10 @@ def test_no_devices_explains_and_joins_to_watch(
         join(dave)
         expect(dave.locator("#toggle-mic")).to_be_disabled()
         expect(dave.locator("#toggle-camera")).to_be_disabled()
+        # Leaving frees Dave's seat at once (a closed browser would hold it for the resume grace,
+        # and a held seat makes him busy for the direct-call tests that follow).
+        dave.click("#leave")
+        expect(dave.locator("#ended")).to_be_visible()
     finally:
         bare.close()
 
