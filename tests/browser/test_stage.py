@@ -64,14 +64,15 @@ def test_grid_speaker_view_pin_fullscreen_pip_and_one_to_one(browser, app_server
         bob.click("#toggle-mic")
         bob_tile = alice.locator(f'.tile[data-peer-id="{peer_id(bob)}"]')
         carol_tile = alice.locator(f'.tile[data-peer-id="{peer_id(carol)}"]')
-        expect(bob_tile).to_have_class(classes("main", "speaking"))
+        # A loaded machine delays the first audio levels: the view follows within seconds.
+        expect(bob_tile).to_have_class(classes("main", "speaking"), timeout=10_000)
         tiles = boxes(alice)
         main = tiles[peer_id(bob)]
         assert all(main["w"] > 2 * box["w"] for key, box in tiles.items() if key != peer_id(bob)), tiles
         screenshot(alice, "speaker-view.png")
         bob.click("#toggle-mic")
         carol.click("#toggle-mic")
-        expect(carol_tile).to_have_class(classes("main", "speaking"))
+        expect(carol_tile).to_have_class(classes("main", "speaking"), timeout=10_000)
         expect(bob_tile).not_to_have_class(classes("speaking"))
         # The test hook on levels drives it too.
         alice.evaluate("(id) => window.parley.speakers.setLevel(id, 0.9)", peer_id(dave))
