@@ -47,7 +47,7 @@ from calls.services.presence_service import (
     ring_timeout,
     signaling_config,
 )
-from calls.signaling.outbox import TokenBucket
+from calls.signaling.budgets import FrameBudget
 
 logger = logging.getLogger(__name__)
 
@@ -74,8 +74,7 @@ class PresenceSession:
         self.service: PresenceService | None = None
         self.socket_id = secrets.token_urlsafe(12)
         self.last_seen = time.monotonic()
-        self.bucket = TokenBucket(FRAME_RATE, FRAME_BURST)
-        self.warnings = 0
+        self.budget = FrameBudget(rate=FRAME_RATE, burst=FRAME_BURST, max_warnings=RATE_WARNINGS)
         self.limits = Limits(max_frame_bytes=4096)
         self.opened = False
         self.groups_at = 0.0
@@ -166,15 +165,15 @@ class PresenceSession:
     async def receive(self, text: str | None) -> None:
         if not self.opened:
             return
-        self.last_seen = time.monotonic()
-        if not self.bucket.take(time.monotonic()):
-            self.warnings += 1
-            if self.warnings > RATE_WARNINGS:
-                await self.refuse(
-                    "rate-limited", "Too many messages: the connection is closed.", CLOSE_CODES["rate-limited"]
-                )
-            else:
-                await self.conn.send_text(error_frame("rate-limited", "Slow down: that message was dropped."))
+        self.last_seen = now = time.monotonic()
+        admitted = self.budget.admit(now)
+        if admitted is None:
+            await self.refuse(
+                "rate-limited", "Too many messages: the connection is closed.", CLOSE_CODES["rate-limited"]
+            )
+            return
+        if admitted is False:
+            await self.conn.send_text(error_frame("rate-limited", "Slow down: that message was dropped."))
             return
         frame: ClientFrame | None = None
         try:

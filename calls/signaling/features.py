@@ -116,5 +116,5 @@ def _everyone_may_record(room_id: int) -> bool:
 
 
 def _rate_check(session, kind: str, rate: float, burst: float) -> None:
-    if not session.frame_allowed(kind, rate=rate, burst=burst):
+    if not session.budget.kind_allows(kind, rate=rate, burst=burst):
         raise ProtocolError("rate-limited", "Slow down: that was dropped; try again in a moment.")

@@ -13,12 +13,12 @@ from django.conf import settings
 from calls.infra.loops import LoopLocal
 from calls.infra.redis import redis_client_create
 
+from .budgets import TokenBucket
 from .bus import MemoryBus, RedisBus
 from .envelopes import Control, Envelope, Frames, Moved, RoomEvent, UserEvict
 from .features_store import feature_store_for
 from .housekeeping import Housekeeping
 from .layer_inlet import LayerInlet
-from .outbox import TokenBucket
 from .registry import RedisRegistry
 from .registry_memory import MemoryRegistry
 from .room import Room

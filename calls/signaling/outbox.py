@@ -1,35 +1,8 @@
-"""A socket's way out: its send queue (Outbox), and the token bucket that paces what it may send."""
+"""A socket's way out: its send queue (Outbox). What it may send in is calls.signaling.budgets."""
 
 import asyncio
-import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-
-
-class TokenBucket:
-    """`rate` tokens a second, at most `burst` saved up."""
-
-    __slots__ = ("burst", "rate", "stamp", "tokens")
-
-    def __init__(self, rate: float, burst: float) -> None:
-        self.rate = rate
-        self.burst = burst
-        self.tokens = burst
-        self.stamp = time.monotonic()
-
-    def take(self, now: float) -> bool:
-        # Two per frame (the socket's and its user's), with one clock read for both
-        # (Session.receive): without min() and attribute writes back and forth, 485 -> 265 ns
-        # a frame, ~4% of a relayed candidate's core-path CPU (docs/performance.md).
-        tokens = self.tokens + (now - self.stamp) * self.rate
-        if tokens > self.burst:
-            tokens = self.burst
-        self.stamp = now
-        if tokens >= 1.0:
-            self.tokens = tokens - 1.0
-            return True
-        self.tokens = tokens
-        return False
 
 
 class Outbox:

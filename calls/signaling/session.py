@@ -17,16 +17,15 @@ from calls.services.outages import outage_failed
 
 from .admission import Refusal, limits_from_settings
 from .away import peer_suspended_announce
+from .budgets import FrameBudget
 from .frames import DISPATCH
 from .joining import session_join
 from .knocks import session_knock
-from .outbox import Outbox, TokenBucket
+from .outbox import Outbox
 from .takeover import socket_silent
 
 logger = logging.getLogger(__name__)
 
-# Rate-limit warnings are forgotten after this long without another one.
-WARNINGS_FORGOTTEN_AFTER = 10.0
 UNAVAILABLE = "The call service is unavailable; try again shortly."
 
 
@@ -41,10 +40,9 @@ class Session:
 
     __slots__ = (
         "auth_hash",
-        "bucket",
+        "budget",
         "config",
         "device",
-        "frame_buckets",
         "info",
         "joined",
         "last_seen",
@@ -59,8 +57,6 @@ class Session:
         "started",
         "user",
         "user_id",
-        "warned_at",
-        "warnings",
     )
 
     def __init__(
@@ -84,12 +80,11 @@ class Session:
         self.session_key = session_key
         self.auth_hash = auth_hash
         self.device = device  # the browser's device id (calls.signaling.takeover), "" if none
-        self.frame_buckets = None  # budgets of single frame types (frame_allowed), made on first use
         self.config = node.config
         self.limits = limits_from_settings()
-        self.bucket = TokenBucket(self.config["RATE"], self.config["BURST"])
-        self.warnings = 0
-        self.warned_at = 0.0
+        self.budget = FrameBudget(
+            rate=self.config["RATE"], burst=self.config["BURST"], max_warnings=self.config["RATE_WARNINGS"]
+        )
         self.last_seen = time.monotonic()
         self.started = started or self.last_seen  # the socket's handshake (the join's time, for metrics)
         self.room = node.room(slug)
@@ -142,16 +137,6 @@ class Session:
         self.room = self.node.room(self.slug)
         return self.room
 
-    def frame_allowed(self, kind: str, *, rate: float, burst: float) -> bool:
-        """A budget of its own for one kind of frame (views, reactions, …), on top of the socket's."""
-        buckets = self.frame_buckets
-        if buckets is None:
-            buckets = self.frame_buckets = {}
-        bucket = buckets.get(kind)
-        if bucket is None:
-            bucket = buckets[kind] = TokenBucket(rate, burst)
-        return bucket.take(time.monotonic())
-
     def reply(self, text: str) -> None:
         self.outbox.put(text)
 
@@ -163,7 +148,7 @@ class Session:
         if not self.joined or self.left:
             return
         self.last_seen = now = time.monotonic()
-        admitted = self._admit_rate(now)
+        admitted = self.budget.admit(now, self.node.user_bucket(self.user_id))
         if admitted is None:
             self.node.stats.rate_closes += 1
             self.reply_error("rate-limited", "Too many messages: the connection is closed.")
@@ -186,18 +171,6 @@ class Session:
             self.reply_error(
                 "unavailable", "The server could not handle that message; try again.", getattr(frame, "id", None)
             )
-
-    def _admit_rate(self, now: float) -> bool | None:
-        """True to process the frame; False to drop it with a warning; None to close (4429)."""
-        if self.bucket.take(now) and self.node.user_bucket(self.user_id).take(now):  # not the lazy user
-            return True
-        if now - self.warned_at > WARNINGS_FORGOTTEN_AFTER:
-            self.warnings = 0
-        self.warned_at = now
-        self.warnings += 1
-        if self.warnings > self.config["RATE_WARNINGS"]:
-            return None
-        return False
 
     # Server decisions -------------------------------------------------------------------------
     def control(self, kind: str, *, by: dict | None = None) -> None:

@@ -14,7 +14,7 @@ VIEW_BURST = 32.0
 
 
 async def view(session, frame: incoming.View) -> None:
-    if not session.frame_allowed("view", rate=VIEW_RATE, burst=VIEW_BURST):
+    if not session.budget.kind_allows("view", rate=VIEW_RATE, burst=VIEW_BURST):
         raise ProtocolError("rate-limited", "Too many view changes: this one was dropped.")
     if frame.to == session.peer.peer_id:
         raise ProtocolError("unknown-peer", "You cannot send a view to yourself.")
