@@ -172,5 +172,5 @@ class Housekeeping:
             else:  # adopted by `where` meanwhile
                 room = node.room(slug)
                 for text in kept:
-                    room.forward(where, peer_id, text)
+                    room.send(where, peer_id, text)
                 node.room_release(room)

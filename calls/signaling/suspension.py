@@ -155,4 +155,4 @@ class Suspended:
         elif where == node.node_id:  # it resumed here meanwhile
             self._deliver_or_drop(peer_id, text)
         else:  # it resumed on another node meanwhile
-            self.room.forward(where, peer_id, text)
+            self.room.send(where, peer_id, text)
