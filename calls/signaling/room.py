@@ -167,7 +167,6 @@ class Room:
         self.node.stats.delivered_local += 1
         session.outbox.put(text)
 
-
     def broadcast(
         self,
         text: str,
