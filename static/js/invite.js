@@ -1,6 +1,7 @@
 // "Copy invite link": copies the link of the input next to the button, says so in its status line.
 
 import { gettext } from "./i18n.js";
+import { setButton } from "./icons.js";
 
 async function copy(input) {
   try {
@@ -23,4 +24,7 @@ for (const button of document.querySelectorAll("button[data-copy]")) {
 
 const dialog = document.getElementById("invite-dialog");
 const opener = document.getElementById("show-invite");
-if (dialog && opener) opener.addEventListener("click", () => dialog.showModal());
+if (dialog && opener) {
+  setButton(opener, "invite");
+  opener.addEventListener("click", () => dialog.showModal());
+}

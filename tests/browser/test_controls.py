@@ -1,6 +1,8 @@
 """The control bar as a person uses it: icons with labels, pressed states, device menus, shortcuts,
 the chat badge, and the phone layout (bar in view at the bottom, slide-over panels, no site header)."""
 
+import re
+
 from playwright.sync_api import expect
 
 from tests.browser.call import close, enter, wait_connected
@@ -103,6 +105,11 @@ def test_control_bar_shortcuts_menus_and_chat_badge(browser, app_server):
         for selector in ("#toggle-mic", "#toggle-camera", "#toggle-chat", "#toggle-people", "#leave"):
             assert in_viewport(bob, selector), selector
         assert bob.locator("#leave").bounding_box()["y"] > PHONE["height"] - 100
+        # The layout tools are icons on a phone: each fully in view, wide enough to tap, and named.
+        for tool in bob.locator(".stage-tools button:visible").all():
+            box = tool.bounding_box()
+            assert box["width"] >= 36 and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
+            expect(tool).to_have_accessible_name(re.compile(r"\w"))
         bob.click("#toggle-people")
         expect(bob.locator("#people-panel")).to_be_visible()
         bob.click("#toggle-chat")
