@@ -80,6 +80,7 @@ async def test_redis_restart_relay_recovers_and_room_is_restored(cluster, server
     b = await Client.join(s2, "redis-restart", cluster.cookie["u1"])
     await a.recv_type("peer-joined")
     await settled(b, a)
+    logs_before = [len(server.log_text()) for server in servers]
     try:
         killed = time.monotonic()
         cluster.redis.restart(down_for=1.0)  # every key is gone: no persistence
@@ -126,6 +127,15 @@ async def test_redis_restart_relay_recovers_and_room_is_restored(cluster, server
             assert not [f for f in peer.of_type("peer-left") if f["peer_id"] in (a.peer_id, b.peer_id)]
         assert a.closed_code is None and b.closed_code is None
         assert since_kill < 30
+        # The outage is logged as one: a WARNING when Redis is lost, an INFO when it is back, no
+        # traceback and no ERROR per failed sweep (issue #20, item 4).
+        for server, start in zip(servers, logs_before, strict=True):
+            lines = server.log_text()[start:].splitlines()
+            lost = [line for line in lines if "Redis unreachable" in line]
+            back = [line for line in lines if "Redis is back" in line]
+            noisy = [line for line in lines if "Traceback" in line or " ERROR " in line or '"ERROR"' in line]
+            print(f"FIGURE redis-restart log {server.name}: {len(lines)} lines, {len(lost)} lost, {len(back)} back")
+            assert len(lost) <= 1 and len(back) == len(lost) and not noisy, "\n".join(lines[-40:])
         await c.close()
     finally:
         await a.close()
