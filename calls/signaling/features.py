@@ -20,7 +20,7 @@ from calls.protocol.outgoing import ChatHistory, Hand, Reaction, Recording
 from calls.services.outages import outage_failed
 
 from .features_store import FeatureSnapshot
-from .room import PEERS_LEFT, WELCOME_SECTIONS, WelcomeSection
+from .hooks import PEERS_LEFT, WELCOME_SECTIONS, WelcomeSection
 
 logger = logging.getLogger(__name__)
 

@@ -18,6 +18,7 @@ from calls.services.turn import ice_servers_build
 
 from .admission import Refusal, resume_token_make, resume_token_peer, room_admit, seat_refusal
 from .away import peer_resumed_announce
+from .hooks import welcome_sections
 from .knocks import knock_pass_valid
 from .records import JoinResult, PeerRecord, Restoring, Resumed, SeatRefused
 from .registry import RESTORE_WINDOW
@@ -57,7 +58,7 @@ async def session_join(session, *, resume_token: str | None, admission_pass: str
     room = session.room_claim()  # not the one a failed resume just above let go
     with room.expecting(session.peer.peer_id):
         result = await _seat_claim(session)
-        extras = await room.welcome_sections(session, fresh=True)
+        extras = await welcome_sections(session, fresh=True)
         session.joined = True
         room.peers_gone(result.reaped, result.peers)
         room.broadcast(
@@ -113,7 +114,7 @@ async def _resume(session, peer_id: str) -> bool:
         if resumed is None:
             return False  # the grace ran out, or the peer left: join afresh
         session.peer = resumed.peer
-        extras = await room.welcome_sections(session, fresh=False)
+        extras = await welcome_sections(session, fresh=False)
         session.joined = True
         rerouted = session.node.bus.reroute(peer_id, session.node.node_id)
         welcome = _welcome(session, resumed.others, resumed=True, extras=extras.fields)

@@ -9,37 +9,18 @@ receiver: a local delivery is synchronous, and the bus keeps a node's envelopes 
 
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 
 from calls.infra.tasks import background
 from calls.protocol.outgoing import PeerLeft
 
 from .envelopes import Control, Frames, Moved
+from .hooks import peers_left
 from .records import Gone, PeerRecord
 from .suspension import Suspended
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(slots=True)
-class WelcomeSection:
-    """What a feature adds to a socket's `welcome`: fields of it (calls.protocol.outgoing.Welcome
-    has them) and frames sent right after it."""
-
-    fields: dict[str, object] = field(default_factory=dict)
-    after: list[str] = field(default_factory=list)
-
-
-# Features on top of the core hook in here (calls.signaling.features does):
-# - WELCOME_SECTIONS: `async section(session, fresh=...) -> WelcomeSection`, run once the socket has
-#   its seat (a change after that reaches it as a frame, held until it attaches), for a fresh join
-#   (`fresh`) or a resume. Room state shared by every process lives in the feature's own store.
-# - PEERS_LEFT: `hook(room, peer_ids, remaining)` when peers left the room or expired; `remaining`
-#   is who is still in it (`[]`: it emptied), or None when not known.
-WELCOME_SECTIONS: list[Callable[..., Awaitable[WelcomeSection]]] = []
-PEERS_LEFT: list[Callable[["Room", list[str], list[PeerRecord] | None], None]] = []
 
 
 class Room:
@@ -59,21 +40,6 @@ class Room:
     def idle(self) -> bool:
         """Nothing of this process is in the room any more: it can be forgotten."""
         return not (self.local or self.suspended or self.joining)
-
-    async def welcome_sections(self, session, *, fresh: bool) -> WelcomeSection:
-        """What the features add to this socket's `welcome` (WELCOME_SECTIONS), merged."""
-        merged = WelcomeSection()
-        for section in WELCOME_SECTIONS:
-            part = await section(session, fresh=fresh)
-            merged.fields.update(part.fields)
-            merged.after.extend(part.after)
-        return merged
-
-    def peers_left(self, peer_ids: list[str], remaining: list[PeerRecord] | None) -> None:
-        """Peers left the room or expired: the features forget them (PEERS_LEFT)."""
-        if peer_ids:
-            for hook in PEERS_LEFT:
-                hook(self, peer_ids, remaining)
 
     # Membership -------------------------------------------------------------------------------
     @contextmanager
@@ -127,7 +93,7 @@ class Room:
             self.suspended.drop(entry.peer.peer_id)
         if gone:
             self.node.peers_gone([(entry.peer.peer_id, entry.reason) for entry in gone])
-            self.peers_left([entry.peer.peer_id for entry in gone], remaining)
+            peers_left(self, [entry.peer.peer_id for entry in gone], remaining)
             self.node.room_release(self)
 
     def peers_met(self, met: list[PeerRecord]) -> None:

@@ -19,6 +19,7 @@ from .admission import Refusal, limits_from_settings
 from .away import peer_suspended_announce
 from .budgets import FrameBudget
 from .frames import DISPATCH
+from .hooks import peers_left
 from .joining import session_join
 from .knocks import session_knock
 from .outbox import Outbox
@@ -237,7 +238,7 @@ class Session:
             self.room.broadcast(
                 PeerLeft(peer_id=self.peer.peer_id, reason=reason).to_text(), targets=remaining, left=self.peer.peer_id
             )
-            self.room.peers_left([self.peer.peer_id], remaining)
+            peers_left(self.room, [self.peer.peer_id], remaining)
         elif not failed:
             return  # a reaper removed it (and closed its row), or another process adopted it
         self.node.participations.close(peer_id=self.peer.peer_id, reason=reason)
