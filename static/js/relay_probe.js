@@ -1,6 +1,6 @@
 // Whether the TURN server answers: a throwaway peer connection that may only gather relay candidates.
 
-const PROBE_TIMEOUT_MS = 2500; // a TURN server that answers allocates well within this, even far away
+const PROBE_TIMEOUT_MS = 2000; // a TURN server that answers allocates well within this, even far away
 
 /** The TURN entries of an iceServers list, with their credentials (STUN entries cannot relay). */
 export function turnServers(iceServers) {

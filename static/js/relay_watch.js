@@ -41,17 +41,19 @@ export class RelayWatch {
   async probe() {
     if (this.stopped) return;
     this.probing = true;
+    const started = performance.now();
     const answered = await relayProbe(this.call.iceServers);
     if (this.stopped) return;
+    const wait = Math.max(0, started + RETRY_MS - performance.now());
     if (answered === false) {
       this.lost = true;
       this.call.setStatus(this.text(), "bad"); // again each time: another message may have replaced it
-      this.timer = setTimeout(() => this.probe(), RETRY_MS);
+      this.timer = setTimeout(() => this.probe(), wait);
       return;
     }
     if (this.lost) this.recover();
     // The relay answers: a link broken for another reason is left to its own recovery, probed again at most every RETRY_MS.
-    this.timer = setTimeout(() => { this.probing = false; }, RETRY_MS);
+    this.timer = setTimeout(() => { this.probing = false; }, wait);
   }
 
   recover() {
