@@ -111,11 +111,8 @@ def test_relay_only_call_and_the_relay_lost_then_back(browser, app_server, turn)
         screenshot(bob, "relay-unreachable-phone.png")
         assert all(page.evaluate(RELAY_RESTARTS_JS) == 0 for page in pages.values())
 
-        # Left alone, each link restarts ICE itself and fails again for want of a relay: Chromium gives up
-        # ("failed", ~16 s) and nothing would bring the call back once coturn returns.
-        for name, page in pages.items():
-            expect(page.locator(".tile:not(.local)")).to_have_attribute("data-state", "failed", timeout=25_000)
-            expect(page.locator("#call-status")).to_have_text(RELAY_LOST[name])  # still said while it lasts
+        # Back within seconds (a supervisor restarting it): the relay watch notices within its 2 s probe
+        # period, before a link's own restart (4 s after it turns "disconnected", ~10 s after the kill).
         restarted = time.monotonic()
         turn.restart()
         cleared, flowing = {}, {}
@@ -125,7 +122,8 @@ def test_relay_only_call_and_the_relay_lost_then_back(browser, app_server, turn)
         for name, page in pages.items():
             assert_video_flowing(page, 1, app_server, relay=True)
             flowing[name] = time.monotonic() - restarted
-            assert page.evaluate(RELAY_RESTARTS_JS) >= 1  # the relay's return restarted the relayed link
+        # The relay's return restarted ICE (on one side at least: the other may answer before its own probe).
+        assert sum(page.evaluate(RELAY_RESTARTS_JS) for page in pages.values()) >= 1
         figures = {name: f"{shown[name]:.1f}/{cleared[name]:.1f}/{flowing[name]:.1f}" for name in pages}
         print(f"FIGURE TURN lost: line shown after kill / cleared / video back after restart (s): {figures}")
     finally:
