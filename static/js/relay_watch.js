@@ -40,6 +40,11 @@ export class RelayWatch {
 
   async probe() {
     if (this.stopped) return;
+    if (![...this.paths.values()].some((path) => path.relayed)) {
+      this.probing = false; // the relayed peers left: nothing to say about the relay any more
+      this.clearLine();
+      return;
+    }
     this.probing = true;
     const started = performance.now();
     const answered = await relayProbe(this.call.iceServers);
@@ -56,9 +61,13 @@ export class RelayWatch {
     this.timer = setTimeout(() => { this.probing = false; }, wait);
   }
 
-  recover() {
+  clearLine() {
     this.lost = false;
     if (byId("call-status").textContent === this.text()) this.call.setStatus("");
+  }
+
+  recover() {
+    this.clearLine();
     for (const [peerId, path] of this.paths) {
       const link = this.links.get(peerId);
       if (!link || !path.relayed || !(path.broken || link.state !== "connected")) continue;
