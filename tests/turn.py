@@ -11,8 +11,9 @@
 
 `production_rules=True` runs deploy/coturn/turnserver.conf itself, minus only the options a test
 must replace (ports, TLS files, log file). `isolated_network=True` starts coturn in a fresh network
-namespace where only `lo` is up, so nothing it might relay can leave the machine; `uclient()` joins
-that namespace.
+namespace where only `lo` is up, so nothing it might relay can leave the machine; `netns=PATH` runs
+it in an existing one (e.g. /proc/PID/ns/net of a holder process); `uclient()` joins that namespace.
+`kill()` and `restart()` take the server down as a crash would and bring it back on the same port.
 """
 
 import secrets
@@ -45,6 +46,8 @@ class CoturnProcess:
     secret: str
     workdir: Path
     isolated_network: bool
+    command: list[str]
+    netns: str | None = None
     _final_log: str | None = field(default=None, repr=False)
 
     @property
@@ -118,8 +121,8 @@ class CoturnProcess:
         if peer is not None:
             command += ["-s", "-e", peer, "-r", "3480"]
         command.append(self.host)
-        if self.isolated_network:
-            command = ["nsenter", f"--net=/proc/{self.pid}/ns/net", *command]
+        if self.isolated_network or self.netns:
+            command = ["nsenter", f"--net={self.netns or f'/proc/{self.pid}/ns/net'}", *command]
         return command
 
     def uclient(self, *, timeout: float = 30.0, **options) -> subprocess.CompletedProcess:
@@ -136,6 +139,22 @@ class CoturnProcess:
     def uclient_start(self, **options) -> subprocess.Popen:
         """Start turnutils_uclient without waiting (the caller stops it by PID)."""
         return subprocess.Popen(self.uclient_command(**options), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def kill(self) -> None:
+        """SIGKILL this turnserver, as a crash would: its allocations are gone, its port closed."""
+        self.process.kill()
+        self.process.wait(timeout=5)
+
+    def restart(self) -> None:
+        """Start it again after kill(), on the same port with the same secrets (its log carries on).
+
+        In `netns` it comes back in that namespace; with `isolated_network` alone, in a fresh one.
+        """
+        if self.process.poll() is None:
+            raise RuntimeError("turnserver is still running: kill() it first")
+        since = len(self.log_text())
+        self.process = _coturn_launch(self.command, self.workdir)
+        _coturn_wait_listening(self, since=since)
 
     def stop(self) -> None:
         """Stop this turnserver by its PID and remove its files (the log stays in memory)."""
@@ -213,6 +232,7 @@ def _coturn_start_on(
     production_rules: bool = False,
     allow_loopback: bool | None = None,
     isolated_network: bool = False,
+    netns: str | None = None,
     relay_ports: tuple[int, int] = (49152, 65535),
 ) -> CoturnProcess:
     binary = shutil.which("turnserver")
@@ -222,6 +242,8 @@ def _coturn_start_on(
         allow_loopback = not production_rules
     if production_rules and allow_loopback:
         raise ValueError("production_rules deny loopback peers; allow_loopback would contradict them")
+    if isolated_network and netns:
+        raise ValueError("isolated_network makes a namespace of its own; netns names an existing one")
     secrets_list = [secret] if isinstance(secret, str) else list(secret)
     if any(not value or any(char.isspace() or char == "#" for char in value) for value in secrets_list):
         raise ValueError("a test TURN secret must be non-empty, without spaces or '#' (it goes in a config file)")
@@ -256,21 +278,38 @@ def _coturn_start_on(
     if isolated_network:
         # exec keeps the PID: stop() signals turnserver itself, and uclient() joins its namespace.
         command = ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", *command]
-    with open(workdir / "stderr.txt", "wb") as stderr:
-        process = subprocess.Popen(command, cwd=workdir, stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr)
+    elif netns:
+        command = ["nsenter", f"--net={netns}", *command]  # nsenter execs: the PID is turnserver's too
     server = CoturnProcess(
-        process=process, port=port, secret=secrets_list[0], workdir=workdir, isolated_network=isolated_network
+        process=_coturn_launch(command, workdir),
+        port=port,
+        secret=secrets_list[0],
+        workdir=workdir,
+        isolated_network=isolated_network,
+        command=command,
+        netns=netns,
     )
+    _coturn_wait_listening(server, since=0)
+    return server
+
+
+def _coturn_launch(command: list[str], workdir: Path) -> subprocess.Popen:
+    with open(workdir / "stderr.txt", "ab") as stderr:
+        return subprocess.Popen(command, cwd=workdir, stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr)
+
+
+def _coturn_wait_listening(server: CoturnProcess, *, since: int) -> None:
+    """Wait until the log from offset `since` shows both listeners; stop the server and raise if it never does."""
+    process, port = server.process, server.port
     ready = (f"UDP listener opened on: 127.0.0.1:{port}", f"TCP listener opened on : 127.0.0.1:{port}")
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            log, stderr = server.log_text(), (workdir / "stderr.txt").read_text(errors="replace")
+            log, stderr = server.log_text(), (server.workdir / "stderr.txt").read_text(errors="replace")
             server.stop()
             raise CoturnStartError(f"turnserver exited with {process.returncode}:\n{stderr}\n{log[-4000:]}")
-        log = server.log_text()
-        if all(line in log for line in ready):
-            return server
+        if all(line in server.log_text()[since:] for line in ready):
+            return
         time.sleep(0.05)
     log = server.log_text()
     server.stop()

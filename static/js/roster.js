@@ -2,12 +2,14 @@
 
 import { gettext, interpolate } from "./i18n.js";
 import { PeerLink } from "./peers.js";
+import { RelayWatch } from "./relay_watch.js";
 
 export class Roster {
   constructor(call) {
     this.call = call;
     this.peers = new Map(); // peer id -> {user, media}
     this.links = new Map(); // peer id -> PeerLink
+    this.relay = new RelayWatch(call, this.links); // the status line says when the TURN server is lost
   }
 
   /** `announced`: from a peer-joined frame, so the chat says who came in. */
@@ -26,6 +28,7 @@ export class Roster {
     const peer = this.peers.get(peerId);
     this.links.get(peerId)?.close();
     this.links.delete(peerId);
+    this.relay.forget(peerId);
     this.call.uplink.apply(); // the others' share of the budget grows
     this.peers.delete(peerId);
     this.call.tiles.remove(peerId);
@@ -63,6 +66,7 @@ export class Roster {
     link.addEventListener("state", () => {
       if (link.state === "connected") this.call.uplink.applyLink(peerId);
       this.showLinkState(peerId, { state: link.state });
+      this.relay.observe(peerId, { state: link.state });
     });
     this.links.set(peerId, link);
     this.call.uplink.apply(); // every link's share of the budget shrinks
@@ -89,6 +93,7 @@ export class Roster {
   }
 
   closeAllLinks() {
+    this.relay.stop();
     for (const link of this.links.values()) link.close();
     this.links.clear();
   }
@@ -98,6 +103,7 @@ export class Roster {
     const sending = this.call.uplink.observe(peerId, stats);
     const level = sending?.lowered && stats.level === "good" ? "fair" : stats.level;
     this.showLinkState(peerId, { ...stats, sending, level });
+    this.relay.observe(peerId, stats);
   }
 
   showLinkState(peerId, stats) {

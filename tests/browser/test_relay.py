@@ -6,8 +6,18 @@ import signal
 import time
 
 import pytest
+from playwright.sync_api import expect
 
-from tests.browser.call import UFRAG_JS, assert_video_flowing, close, enter, wait_for
+from tests.browser.call import (
+    UFRAG_JS,
+    assert_video_flowing,
+    close,
+    enter,
+    join,
+    open_room,
+    screenshot,
+    wait_for,
+)
 from tests.browser.conftest import browser_launch, chromium_args
 from tests.browser.server import AppServer, Netns, isolation_available
 from tests.conftest import require
@@ -15,19 +25,25 @@ from tests.turn import coturn_start
 
 
 @pytest.fixture(scope="module")
-def turn(chromium_bin_module):
-    import shutil
-
-    require("TURN", shutil.which("turnserver") is not None, "coturn's turnserver is not installed")
-    server = coturn_start(secret=secrets.token_urlsafe(24), isolated_network=isolation_available())
-    yield server
-    server.stop()
+def netns(chromium_bin_module):
+    """A loopback-only namespace of the module's own for coturn, the browser and the app: it outlives a
+    coturn that a test kills and starts again."""
+    if not isolation_available():
+        yield None
+        return
+    namespace = Netns()
+    yield namespace
+    namespace.stop()
 
 
 @pytest.fixture(scope="module")
-def netns(turn):
-    """The browser and the app join coturn's loopback-only namespace."""
-    return Netns(holder_pid=turn.pid) if turn.isolated_network else None
+def turn(netns):
+    import shutil
+
+    require("TURN", shutil.which("turnserver") is not None, "coturn's turnserver is not installed")
+    server = coturn_start(secret=secrets.token_urlsafe(24), netns=netns.path if netns else None)
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -48,16 +64,68 @@ def app_server(app_workdir, netns, turn):
     server.stop()
 
 
-def test_relay_only_call_through_coturn(browser, app_server, turn):
-    alice = enter(browser, app_server, "alice", "relay")
-    bob = enter(browser, app_server, "bob", "relay")
+RELAY_LOST = {
+    "alice": "The relay server (TURN) cannot be reached; trying again…",
+    "bob": "无法连接中继服务器（TURN），正在重试…",
+}
+RELAY_RESTARTS_JS = "() => Number(document.getElementById('call').dataset.relayRestarts || 0)"
+# The remote tile says the link is coming back: its "Reconnecting…" cover (video stalled) or its "Reconnecting" state.
+TILE_RECONNECTING_JS = """() => {
+  const tile = document.querySelector(".tile:not(.local)");
+  return Boolean(tile) && (!tile.querySelector(".tile-stalled").hidden || tile.dataset.state === "disconnected");
+}"""
+RELAY_LOST_WITHIN = 8.0
+
+
+def test_relay_only_call_and_the_relay_lost_then_back(browser, app_server, turn):
+    """A relay-only call with the app's TURN credentials; coturn crashes: within seconds the status line
+    says the relay cannot be reached and the tiles say Reconnecting; coturn comes back on its port: the
+    line clears, the relayed links restart ICE and the video flows again (issue #20, item 5)."""
+    alice = open_room(browser, app_server, "alice", "relay")
+    bob = open_room(browser, app_server, "bob", "relay", locale="zh-Hans")
+    alice.set_viewport_size({"width": 1366, "height": 768})
+    bob.set_viewport_size({"width": 390, "height": 844})
+    pages = {"alice": alice, "bob": bob}
     try:
-        for page in (alice, bob):
+        for page in pages.values():
+            join(page)
+        for page in pages.values():
             assert page.evaluate("() => window.parley.iceTransportPolicy") == "relay"
             assert_video_flowing(page, 1, app_server, relay=True)
             # coturn accepted the credentials the app minted for this user.
             username = page.evaluate("() => window.parley.iceServers.find((s) => s.username).username")
             assert username in turn.log_text()
+            expect(page.locator("#call-status")).to_have_text("")
+
+        killed = time.monotonic()
+        turn.kill()
+        shown = {}
+        for name, page in pages.items():
+            status = page.locator("#call-status")
+            expect(status).to_have_text(
+                RELAY_LOST[name], timeout=(killed + RELAY_LOST_WITHIN - time.monotonic()) * 1000
+            )
+            shown[name] = time.monotonic() - killed
+            assert page.evaluate(TILE_RECONNECTING_JS), "the tile still says the link is fine"
+        screenshot(alice, "relay-unreachable.png")
+        screenshot(bob, "relay-unreachable-phone.png")
+        assert all(page.evaluate(RELAY_RESTARTS_JS) == 0 for page in pages.values())
+
+        # Back within seconds (a supervisor restarting it): the relay watch notices within its 2 s probe
+        # period, before a link's own restart (4 s after it turns "disconnected", ~10 s after the kill).
+        restarted = time.monotonic()
+        turn.restart()
+        cleared, flowing = {}, {}
+        for name, page in pages.items():
+            expect(page.locator("#call-status")).to_have_text("", timeout=10_000)
+            cleared[name] = time.monotonic() - restarted
+        for name, page in pages.items():
+            assert_video_flowing(page, 1, app_server, relay=True)
+            flowing[name] = time.monotonic() - restarted
+        # The relay's return restarted ICE (on one side at least: the other may answer before its own probe).
+        assert sum(page.evaluate(RELAY_RESTARTS_JS) for page in pages.values()) >= 1
+        figures = {name: f"{shown[name]:.1f}/{cleared[name]:.1f}/{flowing[name]:.1f}" for name in pages}
+        print(f"FIGURE TURN lost: line shown after kill / cleared / video back after restart (s): {figures}")
     finally:
         close(alice, bob)
 
