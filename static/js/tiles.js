@@ -116,13 +116,15 @@ export class Tiles {
       tile.stalled.hidden = !stalled && !tile.away;
       tile.root.classList.toggle("stalled", stalled);
     }
-    const parts = [stateLabel(state)];
-    if (state === "connected" && candidateType === "relay") parts.push(gettext("via relay"));
-    if (state === "connected" && rtt !== null && rtt !== undefined) parts.push(interpolate(gettext("%(ms)s ms"), { ms: rtt }));
+    // A link that says "connected" over a frozen picture is not: the badge says what the cover says.
+    const shown = state === "connected" && tile.root.classList.contains("stalled") ? "disconnected" : state;
+    const parts = [stateLabel(shown)];
+    if (shown === "connected" && candidateType === "relay") parts.push(gettext("via relay"));
+    if (shown === "connected" && rtt !== null && rtt !== undefined) parts.push(interpolate(gettext("%(ms)s ms"), { ms: rtt }));
     tile.state.textContent = parts.join(" · ");
     tile.root.dataset.state = state;
-    tile.state.classList.toggle("bad", state === "failed" || state === "disconnected");
-    tile.state.classList.toggle("good", state === "connected");
+    tile.state.classList.toggle("bad", shown === "failed" || shown === "disconnected");
+    tile.state.classList.toggle("good", shown === "connected");
   }
 
   /** The peer's socket dropped and the server holds its seat (`peer-suspended`), or it is back. */

@@ -148,6 +148,8 @@ def test_quality_bars_with_details_and_a_stalled_video(call):
     details = alice.get_by_role("dialog", name="Connection details")
     expect(details).to_be_visible()
     expect(button).to_have_attribute("aria-expanded", "true")
+    # The first round has no previous sample to measure loss against; the popover follows each round.
+    expect(details.locator("dd").nth(1)).to_have_text(re.compile(r"\d+(\.\d)? %"), timeout=10_000)
     figures = dict(zip(details.locator("dt").all_inner_texts(), details.locator("dd").all_inner_texts(), strict=True))
     assert re.fullmatch(r"\d+ ms", figures["Round trip"]), figures
     assert re.fullmatch(r"\d+(\.\d)? %", figures["Packet loss"]), figures
@@ -166,7 +168,9 @@ def test_quality_bars_with_details_and_a_stalled_video(call):
     bob.evaluate(f"() => {CAMERA_SENDER}.replaceTrack(null)")
     expect(stalled).to_be_visible(timeout=6000)
     expect(stalled).to_have_text("Reconnecting…")
+    expect(tile.locator(".tile-state")).to_have_text("Reconnecting")  # not "Connected" over a frozen picture
     expect(tile.locator(".tile-quality")).to_have_attribute("data-level", "poor")
     bob.evaluate(f"() => {CAMERA_SENDER}.replaceTrack(window.parley.media.cameraTrack)")
     expect(stalled).to_be_hidden()
+    expect(tile.locator(".tile-state")).to_contain_text("Connected")
     expect(tile.locator(".tile-quality")).to_have_attribute("data-level", "good", timeout=15_000)
