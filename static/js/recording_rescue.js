@@ -7,6 +7,8 @@ import { recordingFileName, saveFile } from "./recorder.js";
 import { lockName, openStore, storedBlob, storedDelete, storedRecordings } from "./recording_store.js";
 import { webmWithDuration } from "./webm.js";
 
+const SAID_FOR = 10_000; // how long "saved" (or "could not") stays before the notice goes
+
 async function heldLocks() {
   if (!navigator.locks?.query) return new Set();
   const { held } = await navigator.locks.query();
@@ -54,23 +56,27 @@ function notice(db, recording, list) {
   });
   const actions = document.createElement("div");
   actions.className = "rescue-actions";
+  const remove = () => {
+    item.remove();
+    if (!list.children.length) list.remove();
+  };
+  // Saved (or not): said for a while in place of the buttons. Discarded: gone, focus on the next notice.
   const gone = (message) => {
     actions.remove();
-    if (!message) {
-      item.remove();
-      const next = list.querySelector(".rescue-actions button:enabled");
-      next?.focus();
-      if (!list.children.length) list.remove();
+    if (message) {
+      item.setAttribute("role", "status");
+      text.textContent = message;
+      setTimeout(remove, SAID_FOR);
       return;
     }
-    item.setAttribute("role", "status");
-    text.textContent = message;
+    remove();
+    list.querySelector(".rescue-actions button:enabled")?.focus();
   };
   const act = (work, message) => async () => {
     for (const element of actions.querySelectorAll("button")) element.disabled = true;
     try {
-      await withLock(recording.id, work);
-      gone(message);
+      const ours = await withLock(recording.id, work);
+      gone(ours ? message : ""); // not ours: another tab is saving it, or recording it again
     } catch (error) {
       console.warn("the recording could not be rescued", error);
       gone(gettext("The recording could not be saved."));

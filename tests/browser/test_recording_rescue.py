@@ -1,0 +1,120 @@
+"""A recording whose tab was closed mid-call is kept in the browser and offered back on the person's next page."""
+
+import shutil
+import time
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.call import CALL_TIMEOUT, enter, join, screenshot, wait_connected
+from tests.browser.server import PASSWORD_PREFIX
+from tests.browser.test_features import ffprobe
+
+DESKTOP = {"width": 1366, "height": 768}
+PHONE = {"width": 390, "height": 844}
+NOTICE = ".rescue[role=alert]"
+# What the browser keeps of recordings (static/js/recording_store.js): metadata and chunks.
+KEPT_JS = """
+() => new Promise((resolve, reject) => {
+  const open = indexedDB.open("parley-recordings");
+  open.onerror = () => reject(open.error);
+  open.onsuccess = () => {
+    const transaction = open.result.transaction(["recordings", "chunks"]);
+    const recordings = transaction.objectStore("recordings").count();
+    const chunks = transaction.objectStore("chunks").count();
+    transaction.oncomplete = () => resolve([recordings.result, chunks.result]);
+  };
+})
+"""
+
+
+def record_then_close_tab(page: Page, seconds: float) -> None:
+    page.click("#toggle-record")
+    expect(page.locator("#toggle-record")).to_have_attribute("aria-pressed", "true")
+    time.sleep(seconds)
+    page.close(run_before_unload=False)  # the tab is closed: no Stop, no "Leave the call?" prompt
+
+
+def new_tab(page_of: Page, url: str) -> Page:
+    page = page_of.context.new_page()
+    page.set_default_timeout(CALL_TIMEOUT * 1000)
+    page.set_viewport_size(DESKTOP)
+    page.goto(url)
+    return page
+
+
+def sign_in_here(page: Page, url: str, username: str) -> None:
+    """Sign out, then in as `username`, in the same browser (its storage stays)."""
+    page.click("form.inline button.link")  # Sign out
+    page.goto(f"{url}/accounts/login/?next=/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD_PREFIX + username)
+    page.click("form button[type=submit]")
+    page.wait_for_url(f"{url}/")
+
+
+def test_a_recording_of_a_closed_tab_is_offered_back_saved_as_a_webm_or_discarded(browser, app_server, tmp_path):
+    if shutil.which("ffprobe") is None:
+        pytest.skip("ffprobe (ffmpeg) is not installed")
+    alice = enter(browser, app_server, "alice", "rescue")
+    bob = enter(browser, app_server, "bob", "rescue")
+    try:
+        wait_connected(alice, 1)
+        record_then_close_tab(alice, 3)
+        # The others' indicator ends with the closed tab.
+        expect(bob.locator("#recording-banner")).to_be_hidden()
+        bob.context.close()
+
+        # The next page of the same person (the same browser) offers it; Save it downloads it.
+        room = new_tab(alice, f"{app_server.url}/rooms/rescue/")
+        notice = room.locator(NOTICE)
+        expect(notice).to_have_count(1)
+        expect(notice).to_contain_text("A recording of Room Rescue from ")
+        expect(notice).to_contain_text(" was not saved.")
+        with room.expect_download(timeout=30_000) as saved:
+            notice.get_by_role("button", name="Save it").click()
+        download = saved.value
+        assert download.suggested_filename.startswith("Room Rescue ") and download.suggested_filename.endswith(".webm")
+        path = tmp_path / "rescued.webm"
+        download.save_as(path)
+        probe = ffprobe(path)
+        assert "webm" in probe["format"]["format_name"]
+        assert [(s["width"], s["height"]) for s in probe["streams"] if s["codec_type"] == "video"] == [(1280, 720)]
+        # The duration the closed tab last kept (webm.js writes it): 3 s recorded, chunks of 1 s.
+        assert 1.5 < float(probe["format"]["duration"]) < 4.5, probe["format"]
+        expect(room.locator(".rescue[role=status]")).to_have_text("The recording is saved in your downloads.")
+        room.reload()
+        expect(room.locator("#join")).to_be_enabled(timeout=CALL_TIMEOUT * 1000)
+        expect(room.locator(".rescue")).to_have_count(0)
+        assert room.evaluate(KEPT_JS) == [0, 0]  # saved once, then forgotten
+
+        # A second one, 2 s, left behind the same way.
+        join(room)
+        record_then_close_tab(room, 2)
+        lobby = new_tab(alice, f"{app_server.url}/")
+        notice = lobby.locator(NOTICE)
+        expect(notice).to_have_count(1)
+        assert lobby.evaluate(KEPT_JS)[1] >= 1
+        screenshot(lobby, "recording-rescue.png")
+
+        # Someone else signed in on this browser is not offered Alice's recording.
+        sign_in_here(lobby, app_server.url, "bob")
+        expect(lobby.locator(".whoami")).to_have_text("Bob Builder")
+        expect(lobby.locator(".rescue")).to_have_count(0)
+        sign_in_here(lobby, app_server.url, "alice")
+
+        # In Chinese, on a phone; Discard (from the keyboard) forgets it.
+        lobby.select_option("select[name=language]", "zh-hans")
+        expect(notice).to_contain_text("的录制未保存")
+        lobby.set_viewport_size(PHONE)
+        box = notice.bounding_box()
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
+        screenshot(lobby, "recording-rescue-phone.png")
+        discard = notice.get_by_role("button", name="丢弃")
+        discard.focus()
+        lobby.keyboard.press("Enter")
+        expect(lobby.locator(".rescue")).to_have_count(0)
+        assert lobby.evaluate(KEPT_JS) == [0, 0]
+    finally:
+        for context in {alice.context, bob.context}:
+            context.close()
