@@ -6,26 +6,12 @@ import time
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.call import CALL_TIMEOUT, enter, join, screenshot, wait_connected
-from tests.browser.server import PASSWORD_PREFIX
+from tests.browser.call import CALL_TIMEOUT, enter, join, kept_recordings, screenshot, switch_person, wait_connected
 from tests.browser.test_features import ffprobe
 
 DESKTOP = {"width": 1366, "height": 768}
 PHONE = {"width": 390, "height": 844}
 NOTICE = ".rescue[role=alert]"
-# What the browser keeps of recordings (static/js/recording_store.js): metadata and chunks.
-KEPT_JS = """
-() => new Promise((resolve, reject) => {
-  const open = indexedDB.open("parley-recordings");
-  open.onerror = () => reject(open.error);
-  open.onsuccess = () => {
-    const transaction = open.result.transaction(["recordings", "chunks"]);
-    const recordings = transaction.objectStore("recordings").count();
-    const chunks = transaction.objectStore("chunks").count();
-    transaction.oncomplete = () => resolve([recordings.result, chunks.result]);
-  };
-})
-"""
 
 
 def record_then_close_tab(page: Page, seconds: float) -> None:
@@ -41,16 +27,6 @@ def new_tab(page_of: Page, url: str) -> Page:
     page.set_viewport_size(DESKTOP)
     page.goto(url)
     return page
-
-
-def sign_in_here(page: Page, url: str, username: str) -> None:
-    """Sign out, then in as `username`, in the same browser (its storage stays)."""
-    page.click("form.inline button.link")  # Sign out
-    page.goto(f"{url}/accounts/login/?next=/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD_PREFIX + username)
-    page.click("form button[type=submit]")
-    page.wait_for_url(f"{url}/")
 
 
 def test_a_recording_of_a_closed_tab_is_offered_back_saved_as_a_webm_or_discarded(browser, app_server, tmp_path):
@@ -86,7 +62,7 @@ def test_a_recording_of_a_closed_tab_is_offered_back_saved_as_a_webm_or_discarde
         room.reload()
         expect(room.locator("#join")).to_be_enabled(timeout=CALL_TIMEOUT * 1000)
         expect(room.locator(".rescue")).to_have_count(0)
-        assert room.evaluate(KEPT_JS) == [0, 0]  # saved once, then forgotten
+        assert kept_recordings(room) == [0, 0]  # saved once, then forgotten
 
         # A second one, 2 s, left behind the same way.
         join(room)
@@ -94,14 +70,16 @@ def test_a_recording_of_a_closed_tab_is_offered_back_saved_as_a_webm_or_discarde
         lobby = new_tab(alice, f"{app_server.url}/")
         notice = lobby.locator(NOTICE)
         expect(notice).to_have_count(1)
-        assert lobby.evaluate(KEPT_JS)[1] >= 1
+        assert kept_recordings(lobby)[1] >= 1
         screenshot(lobby, "recording-rescue.png")
 
         # Someone else signed in on this browser is not offered Alice's recording.
-        sign_in_here(lobby, app_server.url, "bob")
+        switch_person(lobby, app_server, "bob")
         expect(lobby.locator(".whoami")).to_have_text("Bob Builder")
         expect(lobby.locator(".rescue")).to_have_count(0)
-        sign_in_here(lobby, app_server.url, "alice")
+        switch_person(lobby, app_server, "alice")
+        expect(lobby.locator(".whoami")).to_have_text("Alice Liddell")
+        expect(notice).to_have_count(1)
 
         # In Chinese, on a phone; Discard (from the keyboard) forgets it.
         lobby.select_option("select[name=language]", "zh-hans")
@@ -114,7 +92,7 @@ def test_a_recording_of_a_closed_tab_is_offered_back_saved_as_a_webm_or_discarde
         discard.focus()
         lobby.keyboard.press("Enter")
         expect(lobby.locator(".rescue")).to_have_count(0)
-        assert lobby.evaluate(KEPT_JS) == [0, 0]
+        assert kept_recordings(lobby) == [0, 0]
     finally:
         for context in {alice.context, bob.context}:
             context.close()
