@@ -98,8 +98,10 @@ async function rescue() {
   const user = document.body.dataset.user;
   const db = user && (await openStore());
   if (!db) return;
+  // The recordings first, then the locks: a recording tab takes its lock before it writes anything.
+  const stored = await storedRecordings(db);
   const held = await heldLocks();
-  const mine = (await storedRecordings(db)).filter((recording) => recording.user === user && !held.has(lockName(recording.id)));
+  const mine = stored.filter((recording) => recording.user === user && !held.has(lockName(recording.id)));
   const list = document.createElement("div");
   list.className = "rescues";
   for (const recording of mine.sort((a, b) => a.startedAt - b.startedAt)) {
