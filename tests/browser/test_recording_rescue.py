@@ -87,8 +87,8 @@ def test_a_recording_of_a_closed_tab_is_offered_back_saved_as_a_webm_or_discarde
         # A second one. While it records, another tab of Alice's is not offered it: it is live (its lock is held).
         join(room)
         start_recording(room)
+        wait_for(lambda: kept_recordings(room)[1] >= 2, timeout=10, what="two chunks kept")
         lobby = new_tab(alice, f"{app_server.url}/")
-        wait_for(lambda: kept_recordings(lobby)[1] >= 2, timeout=10, what="two chunks kept")
         settle(lobby)
         expect(lobby.locator(".rescue")).to_have_count(0)
         # Its tab is closed: the next page offers it.
