@@ -78,6 +78,8 @@ def test_a_recording_of_a_closed_tab_is_offered_back_saved_as_a_webm_or_discarde
         # The duration the closed tab last kept (webm.js writes it): 3 s recorded, chunks of 1 s.
         assert 1.5 < float(probe["format"]["duration"]) < 4.5, probe["format"]
         expect(room.locator(".rescue[role=status]")).to_have_text("The recording is saved in your downloads.")
+        # This browser now says it has 100 MB of storage left: about 5 minutes of recording.
+        room.add_init_script("navigator.storage.estimate = async () => ({ quota: 300e6, usage: 200e6 });")
         room.reload()
         expect(room.locator("#join")).to_be_enabled(timeout=CALL_TIMEOUT * 1000)
         expect(room.locator(".rescue")).to_have_count(0)
@@ -87,6 +89,9 @@ def test_a_recording_of_a_closed_tab_is_offered_back_saved_as_a_webm_or_discarde
         # A second one. While it records, another tab of Alice's is not offered it: it is live (its lock is held).
         join(room)
         start_recording(room)
+        expect(room.locator("#chat-log")).to_contain_text(
+            "This browser has room to keep only about 5 minutes of the recording if the tab closes."
+        )
         wait_for(lambda: kept_recordings(room)[1] >= 2, timeout=10, what="two chunks kept")
         lobby = new_tab(alice, f"{app_server.url}/")
         settle(lobby)
