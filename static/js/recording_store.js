@@ -87,7 +87,8 @@ export const isStorageLow = (minutes) => minutes !== null && minutes < LOW_MINUT
 /** One recording being kept as it is made: `add` each MediaRecorder chunk, `finish` once saved. */
 export class KeptRecording {
   constructor({ user, slug, room, startedAt, mime }) {
-    this.meta = { id: crypto.randomUUID(), user, slug, room, startedAt: startedAt.getTime(), mime, milliseconds: 0, state: "recording" };
+    const id = crypto.randomUUID?.() ?? `${Date.now()}-${Math.random().toString(36).slice(2)}`; // only secure pages have randomUUID
+    this.meta = { id, user, slug, room, startedAt: startedAt.getTime(), mime, milliseconds: 0, state: "recording" };
     this.seq = 0;
     this.release = null;
     this.db = null;
