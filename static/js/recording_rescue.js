@@ -4,7 +4,7 @@
 
 import { gettext, interpolate } from "./i18n.js";
 import { recordingFileName, saveFile } from "./recorder.js";
-import { lockName, openStore, storedBlob, storedDelete, storedRecordings } from "./recording_store.js";
+import { lockName, openStore, storedBlob, storedDelete, storedRecording, storedRecordings } from "./recording_store.js";
 import { webmWithDuration } from "./webm.js";
 
 const SAID_FOR = 10_000; // how long "saved" (or "could not") stays before the notice goes
@@ -94,26 +94,38 @@ function notice(db, recording, list) {
   return item;
 }
 
+/** Offer `recording` (as it is now in the store), or forget it if not a second of it was kept. */
+async function offer(db, id, list) {
+  const recording = await storedRecording(db, id);
+  if (!recording) return; // saved by its tab, or by another page
+  if (!recording.milliseconds) {
+    await storedDelete(db, id);
+    return;
+  }
+  list.append(notice(db, recording, list));
+  if (!list.isConnected) document.querySelector("main")?.prepend(list);
+}
+
 async function rescue() {
   const user = document.body.dataset.user;
   const db = user && (await openStore());
   if (!db) return;
   // The recordings first, then the locks: a recording tab takes its lock before it writes anything.
-  const stored = await storedRecordings(db);
+  const mine = (await storedRecordings(db)).filter((recording) => recording.user === user);
   const held = await heldLocks();
-  const mine = stored.filter((recording) => recording.user === user && !held.has(lockName(recording.id)));
   const list = document.createElement("div");
   list.className = "rescues";
   for (const recording of mine.sort((a, b) => a.startedAt - b.startedAt)) {
-    // Without Web Locks a live recording in another tab looks abandoned: only an interrupted one is offered.
-    if (!navigator.locks && recording.state !== "interrupted") continue;
-    if (!recording.milliseconds) {
-      storedDelete(db, recording.id); // not a second of it was kept
-      continue;
+    if (!navigator.locks) {
+      // Without Web Locks a live recording in another tab looks abandoned: only an interrupted one is offered.
+      if (recording.state === "interrupted") await offer(db, recording.id, list);
+    } else if (held.has(lockName(recording.id))) {
+      // Live in another tab (or in one still closing): offered here once that tab lets go of it unsaved.
+      navigator.locks.request(lockName(recording.id), () => offer(db, recording.id, list)).catch(() => {});
+    } else {
+      await offer(db, recording.id, list);
     }
-    list.append(notice(db, recording, list));
   }
-  if (list.children.length) document.querySelector("main")?.prepend(list);
 }
 
 rescue().catch((error) => console.warn("kept recordings could not be read", error));

@@ -54,6 +54,11 @@ export async function storedRecordings(db) {
   return done(db.transaction(RECORDINGS).objectStore(RECORDINGS).getAll());
 }
 
+/** A kept recording's metadata, or undefined if it is not kept (any more). */
+export async function storedRecording(db, id) {
+  return done(db.transaction(RECORDINGS).objectStore(RECORDINGS).get(id));
+}
+
 /** A kept recording's chunks, in order, as one Blob. */
 export async function storedBlob(db, recording) {
   const chunks = await done(db.transaction(CHUNKS).objectStore(CHUNKS).getAll(chunkRange(recording.id)));

@@ -96,9 +96,8 @@ def test_a_recording_of_a_closed_tab_is_offered_back_saved_as_a_webm_or_discarde
         lobby = new_tab(alice, f"{app_server.url}/")
         settle(lobby)
         expect(lobby.locator(".rescue")).to_have_count(0)
-        # Its tab is closed: the next page offers it.
+        # Its tab is closed: the open tab offers it then and there.
         close_tab(room)
-        lobby.reload()
         notice = lobby.locator(NOTICE)
         expect(notice).to_have_count(1)
         assert kept_recordings(lobby)[1] >= 1
