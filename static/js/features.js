@@ -20,7 +20,7 @@ export class RoomFeatures {
     call.signal.addEventListener("frame", (event) => this.before(event), { capture: true });
     call.signal.addEventListener("frame", (event) => this.after(event.detail));
     call.controls.shortcuts.keys.h = () => byId("toggle-hand").click();
-    window.addEventListener("pagehide", () => this.recording.stopLocal());
+    window.addEventListener("pagehide", () => this.recording.stopLocal({ pageGone: true }));
   }
 
   before(event) {

@@ -19,3 +19,6 @@ for (const input of document.querySelectorAll("input[data-warn-above]")) {
   input.addEventListener("input", show);
   show();
 }
+
+// A recording a closed tab left behind is offered back on the person's next page.
+if (document.body.dataset.user) import("./recording_rescue.js");

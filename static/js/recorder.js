@@ -23,7 +23,8 @@ export function recordingFileName(roomName, startedAt) {
   return `${safe} ${when}.webm`;
 }
 
-function saveFile(blob, name) {
+/** Hand `blob` to the browser's downloads as `name`. */
+export function saveFile(blob, name) {
   const url = URL.createObjectURL(blob);
   const link = document.createElement("a");
   link.href = url;
@@ -46,14 +47,16 @@ function place(box, area) {
 export class Recorder {
   /**
    * `stage`: the tiles' container (what it shows is what is drawn); `sounds()`: the audio tracks
-   * to mix now (ours and every peer's); `audioContext`: made in the click that started it (autoplay rules).
+   * to mix now (ours and every peer's); `audioContext`: made in the click that started it (autoplay rules);
+   * `onData(blob, milliseconds)`: each second's chunk, and how long the recording is with it.
    */
-  constructor({ stage, sounds, audioContext, fileName, selfName }) {
+  constructor({ stage, sounds, audioContext, fileName, selfName, onData }) {
     this.stage = stage;
     this.selfName = selfName; // our tile says "(you)" on screen, not in the file
     this.sounds = sounds;
     this.audio = audioContext;
     this.fileName = fileName;
+    this.onData = onData;
     this.sources = new Map(); // track id -> MediaStreamAudioSourceNode
     this.chunks = [];
     this.timer = null;
@@ -75,7 +78,9 @@ export class Recorder {
     const mimeType = TYPES.find((type) => MediaRecorder.isTypeSupported(type)) || "";
     this.recorder = new MediaRecorder(stream, { mimeType, videoBitsPerSecond: 2_500_000, audioBitsPerSecond: 128_000 });
     this.recorder.addEventListener("dataavailable", (event) => {
-      if (event.data && event.data.size) this.chunks.push(event.data);
+      if (!event.data || !event.data.size) return;
+      this.chunks.push(event.data);
+      this.onData?.(event.data, performance.now() - this.startedAt);
     });
     this.recorder.start(1000);
     this.startedAt = performance.now();

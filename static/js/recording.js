@@ -2,9 +2,10 @@
 // room allows it), the "Recording" banner with who records, and chat notices. The server is told
 // first (`record`); the file starts only once it has told the room (`recording` from us).
 
-import { gettext, interpolate } from "./i18n.js";
+import { gettext, interpolate, ngettext } from "./i18n.js";
 import { setButton } from "./icons.js";
 import { Recorder, recordingFileName, recordingSupported } from "./recorder.js";
+import { isStorageLow, KeptRecording, storageMinutesLeft } from "./recording_store.js";
 import { byId } from "./ui.js";
 
 const START_REF = "record-start";
@@ -14,6 +15,7 @@ export class Recording {
     this.call = call;
     this.recorders = new Map(); // peer id -> name, in start order
     this.recorder = null; // ours, while recording
+    this.kept = null; // its copy in IndexedDB, for a tab closed mid-recording
     this.audioContext = null;
     this.pending = false;
     this.roomName = call.root.querySelector(".room-name")?.textContent.trim() || "";
@@ -48,12 +50,21 @@ export class Recording {
     this.pending = false;
     if (this.recorder) return;
     const startedAt = new Date();
+    const kept = new KeptRecording({
+      user: document.body.dataset.user || "",
+      slug: this.call.root.dataset.slug || "",
+      room: this.roomName,
+      startedAt,
+      mime: "video/webm",
+    });
+    this.kept = kept;
     this.recorder = new Recorder({
       stage: this.call.tiles.container,
       sounds: () => this.sounds(),
       audioContext: this.audioContext || new AudioContext(),
       fileName: recordingFileName(this.roomName, startedAt),
       selfName: this.call.displayName,
+      onData: (blob, milliseconds) => kept.add(blob, milliseconds),
     });
     this.audioContext = null;
     try {
@@ -61,20 +72,44 @@ export class Recording {
     } catch (error) {
       console.warn("recording failed", error);
       this.recorder = null;
+      this.kept = null;
+      kept.finish();
       this.call.signal.send({ type: "record", active: false });
       this.call.setStatus(gettext("Could not record the call in this browser."), "bad");
     }
     this.showButton();
+    if (this.recorder) this.warnIfStorageLow();
   }
 
-  /** Stop our recording and save the file (also when the call ends or the page goes). */
-  stopLocal() {
+  /** Little room left in the browser's storage: a closed tab would lose most of the recording. */
+  async warnIfStorageLow() {
+    const minutes = await storageMinutesLeft();
+    if (!isStorageLow(minutes)) return;
+    const text = ngettext(
+      "This browser has room to keep only about %(minutes)s minute of the recording if the tab closes.",
+      "This browser has room to keep only about %(minutes)s minutes of the recording if the tab closes.",
+      minutes,
+    );
+    this.call.chat.notice(interpolate(text, { minutes }));
+  }
+
+  /**
+   * Stop our recording and save the file (also when the call ends). When the page goes
+   * (`pageGone`) the download may not finish: the copy in IndexedDB stays, for the next page.
+   */
+  stopLocal({ pageGone = false } = {}) {
     const recorder = this.recorder;
+    const kept = this.kept;
     this.recorder = null;
+    this.kept = null;
     this.showButton();
     if (!recorder) return Promise.resolve();
+    if (pageGone) {
+      kept.interrupt();
+      return recorder.stop();
+    }
     this.call.chat.notice(gettext("The recording is saved in your downloads."));
-    return recorder.stop();
+    return recorder.stop().then(() => kept.finish());
   }
 
   sounds() {

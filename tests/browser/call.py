@@ -46,6 +46,22 @@ async () => {
 """
 
 
+# What the browser keeps of recordings (static/js/recording_store.js): metadata and chunks. A browser
+# without the database has none (and is left without it: the app creates it with its stores).
+KEPT_RECORDINGS_JS = """
+() => new Promise((resolve) => {
+  const open = indexedDB.open("parley-recordings");
+  open.onupgradeneeded = () => open.transaction.abort();
+  open.onerror = () => resolve([0, 0]);
+  open.onsuccess = () => {
+    const transaction = open.result.transaction(["recordings", "chunks"]);
+    const recordings = transaction.objectStore("recordings").count();
+    const chunks = transaction.objectStore("chunks").count();
+    transaction.oncomplete = () => resolve([recordings.result, chunks.result]);
+  };
+})
+"""
+
 # The session cookies of each (server, username) once signed in through the form: a later context of the
 # same person starts with them, as a returning browser does, instead of filling the form again.
 _SIGNED_IN: dict[tuple[str, str], list] = {}
@@ -77,6 +93,14 @@ def sign_in(browser: Browser, server: AppServer, username: str, next_path: str, 
     return page
 
 
+def switch_person(page: Page, server: AppServer, username: str) -> None:
+    """`username` (signed in before) takes over this browser: its cookies and storage stay, its session cookie
+    becomes theirs. No one signs out: that would end the sessions later contexts of these people start with."""
+    page.context.clear_cookies(name="sessionid")
+    page.context.add_cookies(_SIGNED_IN[(server.url, username)])
+    page.reload()
+
+
 def open_room(browser: Browser, server: AppServer, username: str, slug: str, **kwargs) -> Page:
     page = sign_in(browser, server, username, f"/rooms/{slug}/", **kwargs)
     # Enabled once the camera and microphone are open: on a busy machine, beside a running call, that
@@ -99,6 +123,11 @@ def enter(browser: Browser, server: AppServer, username: str, slug: str, **join_
     page = open_room(browser, server, username, slug)
     join(page, **join_options)
     return page
+
+
+def kept_recordings(page: Page) -> list[int]:
+    """How many recordings, and chunks of them, the page's browser keeps (static/js/recording_store.js)."""
+    return page.evaluate(KEPT_RECORDINGS_JS)
 
 
 def link_stats(page: Page) -> dict:

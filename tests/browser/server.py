@@ -47,6 +47,7 @@ ROOMS = [
     "invite",
     "media",
     "record",
+    "rescue",
     "hands",
     "occupancy",
     "seat",

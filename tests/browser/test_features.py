@@ -8,7 +8,7 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.call import close, enter, screenshot, wait_connected
+from tests.browser.call import close, enter, kept_recordings, screenshot, wait_connected, wait_for
 
 DESKTOP = {"width": 1366, "height": 768}
 PHONE = {"width": 390, "height": 844}
@@ -49,9 +49,17 @@ def test_recording_a_three_person_call_saves_a_webm_and_everyone_sees_it(browser
             alice.click("#toggle-record")
             # Pressed once the room has been told and the file has started.
             expect(alice.locator("#toggle-record")).to_have_attribute("aria-pressed", "true")
-            time.sleep(RECORD_SECONDS)
+            # Kept in the browser as it is made, a chunk a second, in case the tab closes (looked at
+            # within the 5 s, so that the look does not delay Stop).
+            stop_at = time.monotonic() + RECORD_SECONDS
+            time.sleep(RECORD_SECONDS - 2)
+            assert kept_recordings(alice)[1] >= 1
+            time.sleep(max(0.0, stop_at - time.monotonic()))
             alice.click("#toggle-record")
         download = saved.value
+        # Saved: the browser's copy is forgotten.
+        kept = lambda: kept_recordings(alice)  # noqa: E731
+        wait_for(lambda: kept() == [0, 0], timeout=10, what="the kept copy deleted", last=kept)
         for page in (bob, carol):
             expect(page.locator("#chat-log")).to_contain_text("Alice Liddell started recording.")
             expect(page.locator("#chat-log")).to_contain_text("Alice Liddell stopped recording.")
