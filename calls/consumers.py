@@ -13,6 +13,7 @@ from django.conf import settings
 from calls.infra.logs import log_context_set
 from calls.infra.tasks import background
 from calls.protocol import CLOSE_CODES
+from calls.services.draining import sockets_moving
 from calls.services.eviction import user_evict_concerns
 from calls.services.metrics import refusal_count
 from calls.services.outages import outage_failed
@@ -41,6 +42,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
             outage_failed(what="the signaling node's start", error=error, log=logger)
             refusal_count("unavailable")  # no node to count it
             socket_refuse(self.outbox, "unavailable", UNAVAILABLE)
+            return
+        if sockets_moving():  # this process is stopping: join another one (calls.services.draining)
+            self.outbox.put({"type": "websocket.close", "code": CLOSE_CODES["moving"]})
             return
         slug = self.scope["url_route"]["kwargs"]["slug"]
         log_context_set(room=slug, user=self.scope["user"].pk)  # after node_get: the node's tasks are not this socket's
@@ -123,6 +127,9 @@ class PresenceConsumer(AsyncWebsocketConsumer):
         presence_service_get()  # started outside this socket's log context: its sweeps are process-wide
         log_context_set(user=self.scope["user"].pk)
         self.presence = PresenceSession(conn=self, user=self.scope["user"], session=self.scope["session"])
+        if sockets_moving():  # this process is stopping (calls.services.draining)
+            await self.presence.move()
+            return
         try:
             await self.presence.open()
         except Exception:

@@ -15,6 +15,7 @@ from calls.infra.redis import redis_sync_client
 from calls.models import Room
 from calls.occupancy_views import occupancy_row
 from calls.services.call_records import call_history_for_user
+from calls.services.draining import process_draining
 from calls.services.invites import invite_create, invite_path, invite_qr_svg, invites_active
 from calls.services.occupancy import occupancy_for_rooms, room_ban_for_user
 from calls.services.ratelimit import ratelimit_hit
@@ -126,7 +127,10 @@ def readyz(request: HttpRequest) -> JsonResponse:
 
 
 def readiness_report() -> tuple[int, dict]:
-    """(HTTP status, body) of /readyz: 200 when every dependency answers, 503 otherwise."""
+    """(HTTP status, body) of /readyz: 200 when every dependency answers, 503 otherwise, and 503
+    at once while the process stops (calls.services.draining: the proxy stops sending it sockets)."""
+    if process_draining():
+        return 503, {"ready": False, "draining": True}
     checks = {"database": _database_answers()}
     if settings.REDIS_URL:
         checks["redis"] = _redis_answers()

@@ -19,6 +19,7 @@ class CloseCode:
 CLOSE_TABLE = (
     CloseCode(1000, "left", False, "after the client's leave"),
     CloseCode(4000, "replaced", False, "the peer resumed on a newer socket of the same client"),
+    CloseCode(4012, "moving", False, "the server is restarting: resume on another process now, no back-off"),
     CloseCode(4401, "unauthenticated", True, "no signed-in user, or the user was signed out"),
     CloseCode(4403, "forbidden", True, "a private or locked room, a kick's ban, or kicked"),
     CloseCode(4404, "no-such-room", True, "an unknown or closed room"),

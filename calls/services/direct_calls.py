@@ -161,6 +161,16 @@ class PresenceSession:
             await broadcast_online(UserOffline(user=self.user.public_dict()).to_text(), about=self.user.pk)
             self.service.caller_check_later(self.user.pk)
 
+    async def move(self) -> None:
+        """The process is draining (calls.services.draining): close 4012, and the user stays online
+        for the reconnect on another process (this socket's entry expires after PEER_TTL), so the
+        others see no `user-offline` and `user-online` in between."""
+        if self.opened:
+            self.opened = False
+            self.service.local.pop(self.socket_id, None)
+            await self._groups_leave()
+        self.conn.close_soon(CLOSE_CODES["moving"])
+
     # Frames from the client -------------------------------------------------------------------
     async def receive(self, text: str | None) -> None:
         if not self.opened:

@@ -46,6 +46,12 @@ DIRECT_CALLS = Counter(
     ["outcome"],
     registry=REGISTRY,
 )
+SOCKETS_DRAINED = Counter(
+    "parley_sockets_drained",
+    "Sockets told to resume on another process (close 4012) while this one stopped, by socket (room, presence).",
+    ["socket"],
+    registry=REGISTRY,
+)
 
 # Refusals the nodes' Stats do not see: presence sockets', and room sockets' when no node started.
 _refusals: dict[tuple[str, str], int] = {}
@@ -59,6 +65,11 @@ def join_observe(*, started: float) -> None:
 def refusal_count(code: str, *, socket: str = "room") -> None:
     """A socket refused outside a node (a node counts its own: `Stats.refused_<code>`)."""
     _refusals[socket, code] = _refusals.get((socket, code), 0) + 1
+
+
+def sockets_drained_count(socket: str) -> None:
+    """A socket moved away from a draining process (calls.services.draining)."""
+    SOCKETS_DRAINED.labels(socket=socket).inc()
 
 
 def direct_call_count(outcome: str) -> None:

@@ -243,8 +243,17 @@ class Session:
             return  # a reaper removed it (and closed its row), or another process adopted it
         self.node.participations.close(peer_id=self.peer.peer_id, reason=reason)
 
-    async def suspend(self) -> None:
-        """The socket dropped without `leave`: keep the seat for RESUME_GRACE seconds, then leave."""
+    async def move(self) -> None:
+        """The process is draining (calls.services.draining): the seat is held as for a dropped
+        socket, without telling the others, what the outbox holds goes out, then close 4012: the
+        client resumes the same peer on another process at once."""
+        if self.joined and not self.left:
+            await self.suspend(announce=False)
+        self.outbox.put({"type": "websocket.close", "code": CLOSE_CODES["moving"]})
+
+    async def suspend(self, *, announce: bool = True) -> None:
+        """The socket dropped without `leave`: keep the seat for RESUME_GRACE seconds, then leave.
+        `announce`: the others see the peer as reconnecting (`peer-suspended`)."""
         grace = self.config["RESUME_GRACE"]
         if not self.joined or self.left:
             return
@@ -262,7 +271,7 @@ class Session:
             await self.leave("disconnected")
             return
         self.room.suspended.confirm(self.peer.peer_id, marked)
-        if marked:
+        if marked and announce:
             peer_suspended_announce(room=self.room, peer_id=self.peer.peer_id)
 
     def stop(self) -> None:

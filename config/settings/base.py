@@ -237,6 +237,11 @@ SIGNALING = {
 # The production server (config.serve) warms a process up before it listens (config.warmup):
 # signaling node started, Redis and SQL connections open. false: everything is made on first use.
 SERVER_WARM_UP = env.bool("SERVER_WARM_UP", default=True)
+# On SIGTERM (config.serve) a process answers /readyz 503 for DRAIN_NOTICE seconds, so the proxy's
+# health checks take it out, then moves its sockets to the other processes (close 4012) and exits
+# once they are gone, or after DRAIN_TIMEOUT seconds in all (docs/deploy.md, "Rolling upgrade").
+DRAIN_NOTICE = env.float("DRAIN_NOTICE", default=2.0)
+DRAIN_TIMEOUT = env.float("DRAIN_TIMEOUT", default=10.0)
 
 # --- TURN (coturn use-auth-secret, the TURN REST API scheme) ---------------------------
 TURN_SECRET = env("TURN_SECRET", default="")

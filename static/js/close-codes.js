@@ -4,6 +4,7 @@
 export const CLOSE_CODES = Object.freeze({
   "left": 1000, // after the client's leave
   "replaced": 4000, // the peer resumed on a newer socket of the same client
+  "moving": 4012, // the server is restarting: resume on another process now, no back-off
   "unauthenticated": 4401, // no signed-in user, or the user was signed out
   "forbidden": 4403, // a private or locked room, a kick's ban, or kicked
   "no-such-room": 4404, // an unknown or closed room
