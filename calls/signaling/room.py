@@ -60,8 +60,10 @@ class Room:
         peer_id = session.peer.peer_id
         self.suspended.drop(peer_id)
         self.local[peer_id] = session
+        local = self.local
         for peer in others:
-            self.mirror[peer.peer_id] = peer.node
+            if peer.peer_id not in local:  # a peer attached here meanwhile: `others` may predate its resume
+                self.mirror[peer.peer_id] = peer.node
         self.mirror[peer_id] = self.node.node_id
         for text in [*first, *self.joining.pop(peer_id, ())]:
             session.outbox.put(text)

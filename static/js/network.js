@@ -1,8 +1,12 @@
 // The connection banner: the device went offline, or the signaling socket is down and reconnecting.
 
+import { CLOSE_CODES } from "./close-codes.js";
 import { gettext, interpolate } from "./i18n.js";
 import { icon } from "./icons.js";
 import { byId } from "./ui.js";
+
+// A move to another server process (close 4012) resumes within this long, usually: no banner before.
+const MOVING_QUIET_MS = 1000;
 
 /**
  * Follows the browser's `offline` / `online` events and the signaling client's "down" / "frame"
@@ -23,6 +27,11 @@ export class ConnectionBanner {
     window.addEventListener("online", () => this.onOnline());
     signal.addEventListener("down", (event) => {
       this.down = { delay: event.detail.delay, at: Date.now() };
+      if (event.detail.code === CLOSE_CODES.moving) {
+        clearTimeout(this.timer); // the welcome of the resume clears it; shown only if that takes long
+        this.timer = setTimeout(() => this.show(), MOVING_QUIET_MS);
+        return;
+      }
       this.show();
     });
     signal.addEventListener("frame", (event) => {

@@ -3,7 +3,7 @@
 // User text only ever reaches the page through textContent.
 
 import { CallDialog, el, nameOf } from "./call_dialog.js";
-import { FATAL_CLOSE_CODES } from "./close-codes.js";
+import { CLOSE_CODES, FATAL_CLOSE_CODES } from "./close-codes.js";
 import { gettext, interpolate } from "./i18n.js";
 
 const CALL_KEY = "parley-direct-call"; // this tab's call: {call_id, url} once it joins the room
@@ -34,6 +34,7 @@ class Presence {
     this.ws = null;
     this.heartbeat = null;
     this.retry = 1000;
+    this.moved = false; // the last close was a 4012 move (closed)
     this.online = new Map();
     this.me = null;
     this.dialog = dialog ? new CallDialog(dialog, this) : null;
@@ -70,8 +71,11 @@ class Presence {
   closed(code) {
     clearInterval(this.heartbeat);
     if (FATAL_CLOSE_CODES.has(code)) return; // signed out or refused: do not hammer the server
-    setTimeout(() => this.connect(), this.retry);
-    this.retry = Math.min(this.retry * 2, 30000);
+    // 4012: this server process is stopping, another one takes us now (once: then the back-off).
+    const moving = code === CLOSE_CODES.moving && !this.moved;
+    this.moved = code === CLOSE_CODES.moving;
+    setTimeout(() => this.connect(), moving ? 0 : this.retry);
+    if (!moving) this.retry = Math.min(this.retry * 2, 30000);
   }
 
   send(frame) {
@@ -90,6 +94,7 @@ class Presence {
 
   on_presence(frame) {
     this.retry = 1000;
+    this.moved = false;
     this.me = frame.you;
     this.online = new Map(frame.online.map((user) => [user.id, user]));
     clearInterval(this.heartbeat);

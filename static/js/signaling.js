@@ -1,4 +1,5 @@
 // The room socket (docs/protocol.md): heartbeat, reconnect with backoff and jitter, resume.
+// Close 4012 `moving` (the server is restarting) is a reconnect at once, to another process.
 
 import { CLOSE_CODES, FATAL_CLOSE_CODES } from "./close-codes.js";
 import { deviceId } from "./device.js";
@@ -14,7 +15,16 @@ export function backoffDelay(attempt) {
 }
 
 /**
- * Events: "frame" (detail: frame), "open", "down" (socket lost, reconnecting; detail: {delay}),
+ * The delay before the next connect: none after a 4012 `moving` close of a socket that had its
+ * `welcome` (its process is stopping: our peer waits for us on another one); the back-off otherwise,
+ * so that a process refusing us with 4012 again is not hammered.
+ */
+export function reconnectDelay(code, attempt) {
+  return code === CLOSE_CODES.moving && attempt === 0 ? 0 : backoffDelay(attempt);
+}
+
+/**
+ * Events: "frame" (detail: frame), "open", "down" (socket lost, reconnecting; detail: {delay, code}),
  * "closed" (detail: {code, error}) when the server refused us for good or we left.
  */
 export class SignalingClient extends EventTarget {
@@ -97,7 +107,7 @@ export class SignalingClient extends EventTarget {
       this.dispatchEvent(new CustomEvent("closed", { detail: { code: event.code, error: this.lastError } }));
       return;
     }
-    const delay = backoffDelay(this.attempt);
+    const delay = reconnectDelay(event.code, this.attempt);
     this.attempt += 1;
     this.dispatchEvent(new CustomEvent("down", { detail: { delay, code: event.code } }));
     this.reconnectTimer = setTimeout(() => this.connect(), delay);

@@ -83,3 +83,37 @@ def test_reconnect_backoff_grows_with_jitter_up_to_a_cap(browser, app_server):
         assert all(ceiling / 2 <= delay <= ceiling for delay in samples), (attempt, samples)
         assert len(set(samples)) > 1, "no jitter: every client would reconnect at the same instant"
     assert max(delays[-1]) <= 10000 and min(delays[3]) > max(delays[0])
+
+
+def test_a_server_moving_the_socket_resumes_at_once_without_the_banner(browser, app_server):
+    """Close 4012 (the server process is stopping, config.serve's drain): reconnect with no back-off
+    and resume the same peer, the "Reconnecting" banner never shown for so short a gap."""
+    page = enter(browser, app_server, "dave", "resume", camera=False, mic=False)
+    try:
+        before = self_id(page)
+        page.evaluate(
+            """() => {
+              const banner = document.getElementById("connection-banner");
+              window.bannerShown = false;
+              new MutationObserver(() => { if (!banner.hidden) window.bannerShown = true; })
+                .observe(banner, { attributes: true });
+              window.movedAt = performance.now();
+              // As the server's close reaches the client (a close the browser starts reports the
+              // server's echo, 1000): the socket closed, then its close event with code 4012.
+              const signal = window.parley.signal;
+              const socket = signal.socket;
+              socket.close(4000, "moving test");
+              signal.onClose(socket, { code: 4012 });
+            }"""
+        )
+        page.wait_for_function(
+            "(id) => window.parley.signal.isOpen && window.parley.selfId === id && window.parley.resumedCount > 0",
+            arg=before,
+            timeout=5000,
+        )
+        resumed_ms = page.evaluate("() => performance.now() - window.movedAt")
+        print(f"\nFIGURE browser 4012: resumed {resumed_ms:.0f} ms after the close")
+        assert resumed_ms < 1000, resumed_ms
+        assert page.evaluate("() => window.bannerShown") is False
+    finally:
+        close(page)
