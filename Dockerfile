@@ -28,4 +28,7 @@ EXPOSE 8000
 # config.serve execs uvicorn exactly as the benchmark measures it (uvloop, httptools, sans-I/O
 # WebSockets, 128 KiB frame limit, listen backlog 2048, no access log, proxy headers trusted from
 # FORWARDED_ALLOW_IPS only: docker-compose sets Caddy's address). See docs/performance.md.
+# `exec` makes the server the container's main process, so `docker stop` reaches it: SIGTERM
+# drains it (the calls resume on another web process, config/serve.py) before it exits.
+STOPSIGNAL SIGTERM
 CMD ["sh", "-c", "python manage.py migrate --noinput && python manage.py collectstatic --noinput -v 0 && exec python -m config.serve --host 0.0.0.0 --port 8000"]

@@ -130,6 +130,16 @@ def test_web_is_built_here_and_runs_the_production_server_after_migrations():
     assert ".env" in (ROOT / ".dockerignore").read_text().split(), "the image must not carry .env"
 
 
+def test_a_stopped_web_process_has_time_to_drain_before_docker_kills_it():
+    """SIGTERM drains (config/serve.py) for at most DRAIN_TIMEOUT; Docker SIGKILLs after stop_grace_period."""
+    from django.conf import settings
+
+    grace = SERVICES["web"]["stop_grace_period"]
+    assert grace.endswith("s") and int(grace[:-1]) >= settings.DRAIN_TIMEOUT + 5
+    stop_signal = re.findall(r"^STOPSIGNAL\s+(\S+)", (ROOT / "Dockerfile").read_text(), re.MULTILINE)
+    assert stop_signal in ([], ["SIGTERM"]), "config/serve.py drains on SIGTERM only"
+
+
 def test_web_trusts_proxy_headers_from_caddy_only():
     """uvicorn takes X-Forwarded-For from FORWARDED_ALLOW_IPS: Caddy's fixed address, not '*'."""
     trusted = SERVICES["web"]["environment"]["FORWARDED_ALLOW_IPS"]
