@@ -29,6 +29,14 @@ class Moved(msgspec.Struct, tag="m", array_like=True):
     node: str
 
 
+class Handover(msgspec.Struct, tag="h", array_like=True):
+    """To the node a peer of room `slug` resumed on, from the node it was on: every frame the old
+    node held for it has been sent on (they come before this on the node's FIFO channel)."""
+
+    slug: str
+    peer_id: str
+
+
 class Control(msgspec.Struct, tag="c", array_like=True):
     """A server decision for some sockets of room `slug`: kick, replace (a takeover)."""
 
@@ -56,7 +64,7 @@ class UserEvict(msgspec.Struct, tag="u", array_like=True):
     reason: str
 
 
-Envelope = Frames | Moved | Control | RoomEvent | UserEvict
+Envelope = Frames | Moved | Handover | Control | RoomEvent | UserEvict
 
 batch_encode = msgspec.json.Encoder().encode
 batch_decode = msgspec.json.Decoder(list[Envelope]).decode

@@ -15,7 +15,7 @@ from calls.infra.redis import redis_client_create
 
 from .budgets import TokenBucket
 from .bus import MemoryBus, RedisBus
-from .envelopes import Control, Envelope, Frames, Moved, RoomEvent, UserEvict
+from .envelopes import Control, Envelope, Frames, Handover, Moved, RoomEvent, UserEvict
 from .features_store import feature_store_for
 from .housekeeping import Housekeeping
 from .layer_inlet import LayerInlet
@@ -127,8 +127,10 @@ class Node:
                 room.control_local(peers, kind, by)
             case Moved(peer_id=peer_id, node=node):
                 self.bus.reroute(peer_id, node)
-                if room is not None and peer_id in room.mirror:
-                    room.mirror[peer_id] = node
+                if room is not None:
+                    room.peer_moved(peer_id, node)
+            case Handover(peer_id=peer_id) if room is not None:
+                room.handover_done(peer_id)
             case RoomEvent(event=event, locked=locked) if room is not None:
                 for session in list(room.local.values()):
                     session.room_event(event, locked=locked)

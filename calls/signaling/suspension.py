@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from calls.infra.tasks import background
 
+from .envelopes import Handover
 from .records import BUFFERED, GONE, Gone
 
 logger = logging.getLogger(__name__)
@@ -29,7 +30,8 @@ class Suspended:
     def __init__(self, room) -> None:
         self.room = room
         self.peers: dict[str, Suspension] = {}
-        self.pending: deque[tuple[str, str]] | None = None  # (peer_id, text) to buffer, in order
+        # (peer_id, text, None) to buffer, in order; (peer_id, Handover, node) to send once those are
+        self.pending: deque[tuple[str, str | Handover, str | None]] | None = None
         self.buffering = False
 
     def __contains__(self, peer_id: str) -> bool:
@@ -91,10 +93,16 @@ class Suspended:
             self.drop(peer_id)
         self._start()
 
-    def keep(self, peer_id: str, text: str) -> None:
+    def hand_over(self, peer_id: str, node: str) -> None:
+        """The peer resumed on `node`: once the frames queued for it before now are sent on (or
+        kept), tell that node (`Handover`), which holds the frames its own peers send the peer
+        until then, so that they come after these (calls.signaling.joining)."""
+        self.keep(peer_id, Handover(slug=self.room.slug, peer_id=peer_id), to=node)
+
+    def keep(self, peer_id: str, text, to: str | None = None) -> None:
         if self.pending is None:
             self.pending = deque()
-        self.pending.append((peer_id, text))
+        self.pending.append((peer_id, text, to))
         self._start()
 
     def cancel(self) -> None:
@@ -112,13 +120,16 @@ class Suspended:
         node = room.node
         try:
             while self.pending:
-                peer_id, text = self.pending[0]
+                peer_id, text, to = self.pending[0]
                 suspension = self.peers.get(peer_id)
                 if suspension is not None and not suspension.ready:
                     return  # confirm() restarts the queue
                 self.pending.popleft()
                 if not self.pending:
                     self.pending = None
+                if to is not None:  # what was queued for the peer before its move is on its way
+                    node.bus.publish(to, text)
+                    continue
                 if suspension is None:  # the grace ran out, or it resumed here
                     self._deliver_or_drop(peer_id, text)
                     continue
