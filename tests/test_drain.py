@@ -5,6 +5,9 @@ Two uvicorn processes as production runs them (`python -m config.serve`), a priv
 throwaway database (PostgreSQL when reachable). Clients do what the browser client does on close
 4012 (static/js/signaling.js): reconnect at once with their resume token; here straight to the
 other process, where the proxy would send them (its health check has taken the draining one out).
+Around the move the sender sends bursts, as a browser's ICE gathering does: frames still on their
+way to the old process while newer ones reach the new one (they were reordered before the old
+process's `Handover`, 2 runs in 3).
 The figures are printed and recorded in docs/reliability.md.
 """
 
