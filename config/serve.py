@@ -32,9 +32,10 @@ SIGTERM drains the process instead of uvicorn's shutdown, which would close ever
 
 1. /readyz answers 503 at once, for DRAIN_NOTICE seconds (2): Caddy's active health checks (every
    second) and compose's take the process out; the sockets keep working meanwhile;
-2. the listening socket closes (a new connection goes to another process); every room socket's
-   peer is handed over silently and the socket closed with 4012 `moving`, presence sockets too:
-   the clients resume on another process at once;
+2. every room socket's peer is handed over silently and the socket closed with 4012 `moving`,
+   presence sockets too: the clients resume on another process at once. A WebSocket that still
+   reaches the process is closed with 4012 before it joins; HTTP is served as before (/readyz
+   503, /metrics: `parley_sockets_drained_total`);
 3. the process exits with status 0 once those sockets are gone and the other processes have taken
    their peers, or DRAIN_TIMEOUT seconds (10) after the SIGTERM, whichever comes first.
 
@@ -129,8 +130,6 @@ class DrainingServer(uvicorn.Server):
         deadline = self.drain_started + bound
         logger.info("SIGTERM: draining (not ready for %.1f s, exit within %.1f s)", notice, bound)
         await asyncio.sleep(max(0.0, self.drain_started + notice - time.monotonic()))
-        for server in self.servers:
-            server.close()  # new connections are refused: the proxy tries another process
         moved = 0
         while time.monotonic() < deadline:
             moved += await sockets_move()

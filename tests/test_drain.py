@@ -13,6 +13,7 @@ The figures are printed and recorded in docs/reliability.md.
 
 import asyncio
 import contextlib
+import re
 import shutil
 import signal
 import time
@@ -32,6 +33,7 @@ RESUME_BOUND = DRAIN_NOTICE + 3.0  # SIGTERM to every client resumed (measured: 
 # The bursts around the move go over the default rate limit (50 frames/s, 200 at once): raised here.
 CLUSTER_ENV = {"SIGNALING_RESUME_GRACE": "15", "SIGNALING_RATE": "2000", "SIGNALING_BURST": "4000"}
 CLUSTER_ENV |= {"SIGNALING_USER_RATE": "4000", "SIGNALING_USER_BURST": "8000"}
+METRICS_TOKEN = "drain-test-token"
 CANDIDATE = {"candidate": "candidate:1 1 udp 2122260223 127.0.0.1 {port} typ host", "sdpMid": "0"}
 
 
@@ -56,6 +58,18 @@ def readyz(server: Server) -> int | None:
         return error.code
     except OSError:
         return None  # not listening any more
+
+
+def drained_metric(server: Server) -> dict[str, float] | None:
+    """parley_sockets_drained_total by socket, from the process's /metrics; None if it has exited."""
+    request = urllib.request.Request(f"{server.http}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    try:
+        with urllib.request.urlopen(request, timeout=1) as response:
+            text = response.read().decode()
+    except OSError:
+        return None
+    found = re.findall(r'^parley_sockets_drained_total\{socket="(\w+)"\} (\S+)$', text, flags=re.M)
+    return {socket: float(value) for socket, value in found}
 
 
 def resume_token(client: Client) -> str:
@@ -83,7 +97,7 @@ async def resume_on(server: Server, slug: str, cookie: str, old: Client) -> tupl
 
 
 async def test_sigterm_moves_every_call_to_the_other_process_without_a_lost_frame(cluster):
-    a = cluster.server("a", "uvicorn")
+    a = cluster.server("a", "uvicorn", METRICS_TOKEN=METRICS_TOKEN)
     b = cluster.server("b", "uvicorn")
     cookie = cluster.cookie
     # Room "split": ann on A receives candidates from bob on B. Room "together": cat and dan on A.
@@ -134,6 +148,7 @@ async def test_sigterm_moves_every_call_to_the_other_process_without_a_lost_fram
             resume_on(b, "together", cookie["dan"], dan),
         )
         all_resumed = time.monotonic() - terminated
+        drained = drained_metric(a)  # HTTP is still served while the process drains
         assert await presence.wait_closed(5) == 4012
         await asyncio.sleep(0.3)  # candidates after the move
         sender.cancel()
@@ -145,9 +160,12 @@ async def test_sigterm_moves_every_call_to_the_other_process_without_a_lost_fram
             f"\nFIGURE drain: /readyz 503 {not_ready * 1000:.0f} ms after SIGTERM; every client resumed on the "
             f"other process {all_resumed:.2f} s after SIGTERM (notice {DRAIN_NOTICE:.0f} s); close 4012 to "
             f"welcome {max(ann_gap, cat_gap, dan_gap) * 1000:.0f} ms at most; process exited {exited:.2f} s "
-            f"after SIGTERM with status {exit_code}; {sent} candidates sent"
+            f"after SIGTERM with status {exit_code}; {sent} candidates sent; parley_sockets_drained_total {drained}"
         )
         assert exit_code == 0
+        assert "drained 4 sockets" in a.log_text(), a.log_text()[-2000:]
+        if drained is not None:  # unless the process was already gone (a slow machine)
+            assert drained == {"room": 3.0, "presence": 1.0}, drained
         assert exited < DRAIN_TIMEOUT
         assert all_resumed < RESUME_BOUND
         # The same peers, resumed, and everyone still sees everyone.

@@ -5,8 +5,9 @@
 2. `sockets_move`: every room socket's peer is held as if its socket had dropped, without telling
    the others (no `peer-suspended`), its outbox is written out, and the socket closed with 4012
    `moving`; presence sockets close with 4012 too, the user staying online. The clients reconnect
-   at once, to another process, and resume: same peer id, the frames meanwhile delivered
-   (calls.signaling.joining). A socket that opens from then on is closed with 4012 before it joins;
+   at once, to another process, and resume: same peer id, the frames meanwhile delivered, in
+   order (calls.signaling.joining, Room.handover_wait). A socket that opens from then on is closed
+   with 4012 before it joins;
 3. `handovers_pending`: what still waits for the other processes (peers not resumed elsewhere yet,
    frames being kept or forwarded for them); the process exits when nothing does, or at DRAIN_TIMEOUT.
 """
