@@ -47,6 +47,7 @@ def cluster(tmp_path_factory):
         names = ["ann", "bob", "cat", "dan", "eve"]
         data = cluster.seed(users=names, rooms=["split", "together"])
         cluster.cookie = {name: data["users"][name]["cookie"] for name in names}
+        cluster.eve_id = data["users"]["eve"]["id"]
         yield cluster
 
 
@@ -100,12 +101,14 @@ async def test_sigterm_moves_every_call_to_the_other_process_without_a_lost_fram
     a = cluster.server("a", "uvicorn", METRICS_TOKEN=METRICS_TOKEN)
     b = cluster.server("b", "uvicorn")
     cookie = cluster.cookie
+    eve_id = cluster.eve_id
     # Room "split": ann on A receives candidates from bob on B. Room "together": cat and dan on A.
     ann = await Client.join(a, "split", cookie["ann"])
     bob = await Client.join(b, "split", cookie["bob"])
     cat = await Client.join(a, "together", cookie["cat"])
     dan = await Client.join(a, "together", cookie["dan"])
     presence = await Client.presence(a, cookie["eve"])
+    watcher = await Client.presence(b, cookie["bob"])  # sees eve online
     await ann.recv_type("peer-joined")
     await cat.recv_type("peer-joined")
     assert readyz(a) == 200
@@ -150,6 +153,7 @@ async def test_sigterm_moves_every_call_to_the_other_process_without_a_lost_fram
         all_resumed = time.monotonic() - terminated
         drained = drained_metric(a)  # HTTP is still served while the process drains
         assert await presence.wait_closed(5) == 4012
+        presence2 = await Client.presence(b, cookie["eve"])  # presence.js on 4012: at once, elsewhere
         await asyncio.sleep(0.3)  # candidates after the move
         sender.cancel()
         exit_code = await asyncio.to_thread(a.proc.wait, DRAIN_TIMEOUT + 5)
@@ -186,12 +190,15 @@ async def test_sigterm_moves_every_call_to_the_other_process_without_a_lost_fram
         # Nobody saw anyone leave or go away.
         for client in (ann, ann2, bob, cat, cat2, dan, dan2):
             assert not client.of_type("peer-left") and not client.of_type("peer-suspended"), client.frames
+        # Eve stayed online through her presence socket's move.
+        assert not [f for f in watcher.frames if f["type"] == "user-offline" and f["user"]["id"] == eve_id]
         # The moved peers talk on the new process.
         await cat2.send({"type": "offer", "to": dan.peer_id, "sdp": "v=0 after the move"})
         assert (await dan2.recv_type("offer"))["from"] == cat.peer_id
         for client in (ann2, bob, cat2, dan2):
             await client.leave()
+        await presence2.close()
     finally:
         sender.cancel()
-        for client in (ann, bob, cat, dan, presence):
+        for client in (ann, bob, cat, dan, presence, watcher):
             await client.close()
