@@ -270,6 +270,7 @@ class Cluster:
             SIGNALING_KEY_PREFIX=self.prefix,
             LOG_LEVEL="INFO",
             PYTHONUNBUFFERED="1",
+            DRAIN_NOTICE="0",  # a uvicorn server stopped at teardown drains at once (tests/test_drain.py sets it)
             **self.signaling_env,
         )
         env.update(extra)

@@ -26,7 +26,7 @@ from websockets.asyncio.client import connect as ws_connect
 from tests.cluster import Client, Cluster, Server, pg_admin_url, pg_database, pg_reachable
 from tests.conftest import require
 
-DRAIN_NOTICE = 2.0  # the defaults (config/settings/base.py)
+DRAIN_NOTICE = 2.0  # the defaults (config/settings/base.py; tests.cluster sets 0 for the others)
 DRAIN_TIMEOUT = 10.0
 CANDIDATE_EVERY = 0.025
 RESUME_BOUND = DRAIN_NOTICE + 3.0  # SIGTERM to every client resumed (measured: docs/reliability.md)
@@ -98,7 +98,7 @@ async def resume_on(server: Server, slug: str, cookie: str, old: Client) -> tupl
 
 
 async def test_sigterm_moves_every_call_to_the_other_process_without_a_lost_frame(cluster):
-    a = cluster.server("a", "uvicorn", METRICS_TOKEN=METRICS_TOKEN)
+    a = cluster.server("a", "uvicorn", METRICS_TOKEN=METRICS_TOKEN, DRAIN_NOTICE=str(DRAIN_NOTICE))
     b = cluster.server("b", "uvicorn")
     cookie = cluster.cookie
     eve_id = cluster.eve_id
