@@ -51,6 +51,7 @@ import signal
 import sys
 import time
 
+import click
 import uvicorn
 from uvicorn.config import LOGGING_CONFIG, STARTUP_FAILURE
 from uvicorn.main import main as uvicorn_command
@@ -89,8 +90,12 @@ def command(argv: list[str]) -> list[str]:
 def uvicorn_arguments(args: list[str]) -> tuple[str, dict]:
     """The application and `uvicorn.run`'s keyword arguments for a uvicorn command line, read by
     uvicorn's own parser (every option it has works here) and converted as its `main` does."""
-    with uvicorn_command.make_context("python -m config.serve", list(args)) as context:
-        params = dict(context.params)
+    try:
+        with uvicorn_command.make_context("python -m config.serve", list(args)) as context:
+            params = dict(context.params)
+    except click.ClickException as error:  # an unknown option or a bad value: uvicorn's message
+        error.show()
+        sys.exit(error.exit_code)
     app = params.pop("app")
     params["log_config"] = LOGGING_CONFIG if params["log_config"] is None else params["log_config"]
     params["headers"] = [header.split(":", 1) for header in params["headers"]]
