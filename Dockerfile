@@ -25,7 +25,7 @@ USER parley
 EXPOSE 8000
 
 # Migrations and static files at start (they need the real settings and database), then
-# config.serve execs uvicorn exactly as the benchmark measures it (uvloop, httptools, sans-I/O
+# config.serve runs uvicorn exactly as the benchmark measures it (uvloop, httptools, sans-I/O
 # WebSockets, 128 KiB frame limit, listen backlog 2048, no access log, proxy headers trusted from
 # FORWARDED_ALLOW_IPS only: docker-compose sets Caddy's address). See docs/performance.md.
 # `exec` makes the server the container's main process, so `docker stop` reaches it: SIGTERM

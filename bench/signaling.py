@@ -256,7 +256,7 @@ class Server:
             endpoint = f"tcp:port={self.port}:interface={HOST}:backlog=2048"
             cmd = [PYTHON, "-m", "config.daphne_server", "-v", "0", "-e", endpoint, "--websocket_connect_timeout", "30"]
             cmd.append("config.asgi:application")
-        else:  # exactly the production command (the Dockerfile's): config.serve execs uvicorn, same pid
+        else:  # exactly the production command (the Dockerfile's): config.serve runs uvicorn in its own process
             cmd = [PYTHON, "-m", "config.serve", "--host", HOST, "--port", str(self.port), "--log-level", "warning"]
             if ws != "production":  # another implementation than config.serve's
                 cmd += ["--ws", ws]
