@@ -22,11 +22,14 @@ class Frames(msgspec.Struct, tag="f", array_like=True):
 
 
 class Moved(msgspec.Struct, tag="m", array_like=True):
-    """Peer `peer_id` of room `slug` is now on `node` (it resumed there, or was adopted)."""
+    """Peer `peer_id` of room `slug` is now on `node` (it resumed there, or was adopted). With
+    `answer`, to the node it was on, which answers `Handover` (calls.signaling.room.handover_wait;
+    a process of an older version ignores the field, and the resume waits out HANDOVER_WAIT)."""
 
     slug: str
     peer_id: str
     node: str
+    answer: bool = False
 
 
 class Handover(msgspec.Struct, tag="h", array_like=True):

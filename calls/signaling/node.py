@@ -125,10 +125,8 @@ class Node:
         match envelope:
             case Control(peers=peers, kind=kind, by=by) if room is not None:
                 room.control_local(peers, kind, by)
-            case Moved(peer_id=peer_id, node=node):
-                self.bus.reroute(peer_id, node)
-                if room is not None:
-                    room.peer_moved(peer_id, node)
+            case Moved():
+                self._moved(envelope, room)
             case Handover(peer_id=peer_id) if room is not None:
                 room.handover_done(peer_id)
             case RoomEvent(event=event, locked=locked) if room is not None:
@@ -138,6 +136,13 @@ class Node:
                 for session in self.sessions():
                     if session.evicted_by(envelope):
                         session.control("evict")
+
+    def _moved(self, moved: Moved, room: Room | None) -> None:
+        self.bus.reroute(moved.peer_id, moved.node)
+        if room is not None:
+            room.peer_moved(moved.peer_id, moved.node, answer=moved.answer)
+        elif moved.answer:  # nothing of the room here: nothing to send on
+            self.bus.publish(moved.node, Handover(slug=moved.slug, peer_id=moved.peer_id))
 
 
 def node_build(config: dict | None = None) -> Node:

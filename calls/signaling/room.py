@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from calls.infra.tasks import background
 from calls.protocol.outgoing import PeerLeft
 
-from .envelopes import Control, Frames, Moved
+from .envelopes import Control, Frames, Handover, Moved
 from .hooks import peers_left
 from .records import Gone, PeerRecord
 from .suspension import Suspended
@@ -122,7 +122,7 @@ class Room:
         done = asyncio.get_running_loop().create_future()
         self.handovers[peer_id] = (done, held := [])
         self.mirror[peer_id] = node.node_id
-        node.bus.publish(previous_node, Moved(slug=self.slug, peer_id=peer_id, node=node.node_id))
+        node.bus.publish(previous_node, Moved(slug=self.slug, peer_id=peer_id, node=node.node_id, answer=True))
         try:
             await asyncio.wait_for(done, HANDOVER_WAIT)
         except TimeoutError:
@@ -131,12 +131,17 @@ class Room:
             self.handovers.pop(peer_id, None)
         return held
 
-    def peer_moved(self, peer_id: str, node: str) -> None:
-        """`peer_id` resumed on `node`; if it was away here, what waits for it goes on, then `Handover`."""
+    def peer_moved(self, peer_id: str, node: str, *, answer: bool) -> None:
+        """`peer_id` resumed on `node`. Asked to `answer` (`handover_wait`): once what waits here for
+        it has gone on, `Handover` (at once if it was not away here)."""
         if peer_id in self.mirror:
             self.mirror[peer_id] = node
+        if not answer:
+            return
         if peer_id in self.suspended:
             self.suspended.hand_over(peer_id, node)
+        else:
+            self.node.bus.publish(node, Handover(slug=self.slug, peer_id=peer_id))
 
     def handover_done(self, peer_id: str) -> None:
         entry = self.handovers.get(peer_id)
