@@ -120,7 +120,7 @@ async def test_sigterm_moves_every_call_to_the_other_process_without_a_lost_fram
         browser's ICE gathering sends them: frames on their way to the old process as the client
         resumes on the new one, beside newer ones sent there."""
         nonlocal sent
-        while True:
+        while not stop.is_set():
             since = time.monotonic() - terminated if terminated else 0.0
             burst = DRAIN_NOTICE - 0.2 < since < DRAIN_NOTICE + 0.5
             for _ in range(8 if burst else 1):
@@ -130,6 +130,7 @@ async def test_sigterm_moves_every_call_to_the_other_process_without_a_lost_fram
             await asyncio.sleep(0.005 if burst else CANDIDATE_EVERY)
 
     terminated = 0.0
+    stop = asyncio.Event()  # the sender stops between two frames: each one counted was sent
     sender = asyncio.create_task(candidates())
     await asyncio.sleep(0.3)
     terminated = time.monotonic()
@@ -155,7 +156,8 @@ async def test_sigterm_moves_every_call_to_the_other_process_without_a_lost_fram
         assert await presence.wait_closed(5) == 4012
         presence2 = await Client.presence(b, cookie["eve"])  # presence.js on 4012: at once, elsewhere
         await asyncio.sleep(0.3)  # candidates after the move
-        sender.cancel()
+        stop.set()
+        await sender
         exit_code = await asyncio.to_thread(a.proc.wait, DRAIN_TIMEOUT + 5)
         exited = time.monotonic() - terminated
         (ann2, ann_gap), (cat2, cat_gap), (dan2, dan_gap) = moved
