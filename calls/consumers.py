@@ -17,6 +17,7 @@ from calls.services.draining import sockets_moving
 from calls.services.eviction import user_evict_concerns
 from calls.services.metrics import refusal_count
 from calls.services.outages import outage_failed
+from calls.signaling.leaving import session_suspend
 from calls.signaling.node import node_get
 from calls.signaling.outbox import Outbox
 from calls.signaling.session import UNAVAILABLE, Session, socket_refuse
@@ -95,7 +96,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 # The loop ended without a disconnect (an error escaped, or the server cancelled it):
                 # a peer left in its room with no socket would stay in the sweep and the room forever.
                 logger.warning("room socket of peer %s ended without a disconnect", session.peer.peer_id)
-                await session.suspend()
+                await session_suspend(session)
             raise
         finally:
             # The session and the outbox point back at this consumer: without this, all
@@ -111,7 +112,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         logger.info("room socket disconnected (%s)", code)
         if self.session is not None:
-            await self.session.suspend()  # no-op if it already left for a reason
+            await session_suspend(self.session)  # no-op if it already left for a reason
 
 
 class PresenceConsumer(AsyncWebsocketConsumer):

@@ -26,6 +26,7 @@ SOCKET_LOGGERS = (
     "calls.consumers",
     "calls.signaling.session",
     "calls.signaling.joining",
+    "calls.signaling.leaving",
     "calls.signaling.frames",
     "calls.services.direct_calls",
     "calls.services.call_steps",

@@ -6,8 +6,8 @@
    the others (no `peer-suspended`), its outbox is written out, and the socket closed with 4012
    `moving`; presence sockets close with 4012 too, the user staying online. The clients reconnect
    at once, to another process, and resume: same peer id, the frames meanwhile delivered, in
-   order (calls.signaling.joining, Room.handover_wait). A socket that opens from then on is closed
-   with 4012 before it joins;
+   order (calls.signaling.joining, calls.signaling.handover). A socket that opens from then on is
+   closed with 4012 before it joins;
 3. `handovers_pending`: what still waits for the other processes (peers not resumed elsewhere yet,
    frames being kept or forwarded for them); the process exits when nothing does, or at DRAIN_TIMEOUT.
 """
@@ -48,6 +48,7 @@ async def sockets_move() -> int:
     """Move every room and presence socket of the process (see the module); how many it moved.
     Called again until no socket is left: one that finished joining meanwhile is moved by the next call."""
     from calls.services.presence_service import presence_services
+    from calls.signaling.leaving import session_move
     from calls.signaling.node import nodes_serving
 
     _drain.draining = _drain.moving = True
@@ -55,7 +56,7 @@ async def sockets_move() -> int:
     for _, node in nodes_serving():
         for session in node.sessions():
             try:
-                await session.move()
+                await session_move(session)
             except Exception:  # the socket closes anyway; its peer is then suspended as for a drop
                 logger.exception("could not hand over peer %s", session.peer.peer_id)
             sockets_drained_count("room")

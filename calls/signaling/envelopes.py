@@ -23,7 +23,7 @@ class Frames(msgspec.Struct, tag="f", array_like=True):
 
 class Moved(msgspec.Struct, tag="m", array_like=True):
     """Peer `peer_id` of room `slug` is now on `node` (it resumed there, or was adopted). With
-    `answer`, to the node it was on, which answers `Handover` (calls.signaling.room.handover_wait;
+    `answer`, to the node it was on, which answers `Handover` (calls.signaling.handover;
     a process of an older version ignores the field, and the resume waits out HANDOVER_WAIT)."""
 
     slug: str

@@ -115,13 +115,13 @@ async def _resume(session, peer_id: str) -> bool:
             return False  # the grace ran out, or the peer left: join afresh
         session.peer = resumed.peer
         extras = await welcome_sections(session, fresh=False)
-        held = await room.handover_wait(peer_id, resumed.previous_node)  # no await from here to attach
+        held = await room.handovers.wait(peer_id, resumed.previous_node)  # no await from here to attach
         session.joined = True
         rerouted = session.node.bus.reroute(peer_id, session.node.node_id)
         welcome = _welcome(session, resumed.others, resumed=True, extras=extras.fields)
         first = [welcome, *extras.after, *resumed.buffered, *rerouted]
         room.attach(session, resumed.others, first=first, held=held)
-    room.announce_moved(session.peer, resumed.others, resumed.previous_node, told=True)
+    room.handovers.announce(session.peer, resumed.others, resumed.previous_node, told=True)
     peer_resumed_announce(room=room, peer_id=peer_id, others=resumed.others)
     return True
 

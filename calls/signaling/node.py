@@ -128,7 +128,7 @@ class Node:
             case Moved():
                 self._moved(envelope, room)
             case Handover(peer_id=peer_id) if room is not None:
-                room.handover_done(peer_id)
+                room.handovers.done(peer_id)
             case RoomEvent(event=event, locked=locked) if room is not None:
                 for session in list(room.local.values()):
                     session.room_event(event, locked=locked)
@@ -140,7 +140,7 @@ class Node:
     def _moved(self, moved: Moved, room: Room | None) -> None:
         self.bus.reroute(moved.peer_id, moved.node)
         if room is not None:
-            room.peer_moved(moved.peer_id, moved.node, answer=moved.answer)
+            room.handovers.moved(moved.peer_id, moved.node, answer=moved.answer)
         elif moved.answer:  # nothing of the room here: nothing to send on
             self.bus.publish(moved.node, Handover(slug=moved.slug, peer_id=moved.peer_id))
 

@@ -7,7 +7,6 @@ broadcasts the room relays, and a miss falls back to the registry. Order is kept
 receiver: a local delivery is synchronous, and the bus keeps a node's envelopes in order.
 """
 
-import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Iterator
@@ -16,14 +15,13 @@ from contextlib import contextmanager
 from calls.infra.tasks import background
 from calls.protocol.outgoing import PeerLeft
 
-from .envelopes import Control, Frames, Handover, Moved
+from .envelopes import Control, Frames
+from .handover import Handovers
 from .hooks import peers_left
 from .records import Gone, PeerRecord
 from .suspension import Suspended
 
 logger = logging.getLogger(__name__)
-
-HANDOVER_WAIT = 1.0  # the longest a resume waits for its old node's Handover (typically a few ms)
 
 
 class Room:
@@ -39,8 +37,7 @@ class Room:
         self.joining: dict[str, list[str]] = {}  # peer_id -> frames that came before its socket attached
         self.suspended = Suspended(self)
         self.knocks: dict[str, object] = {}  # knock id -> a Knock waiting here (calls.signaling.knocks)
-        # peer_id -> (the old node's Handover, frames from this node's peers held until it comes)
-        self.handovers: dict[str, tuple[asyncio.Future, list[str]]] = {}
+        self.handovers = Handovers(self)  # peers resuming here from another live node
 
     def idle(self) -> bool:
         """Nothing of this process is in the room any more: it can be forgotten."""
@@ -61,7 +58,7 @@ class Room:
 
     def attach(self, session, others: list[PeerRecord], first: list[str], held: list[str] = ()) -> None:
         """The socket has the peer: it gets `first` (its welcome, what was kept for it), then what
-        was held meanwhile (from other processes, then `held`: from this one's, see `handover_wait`),
+        was held meanwhile (from other processes, then `held`: from this one's, see `Handovers.wait`),
         then whatever comes."""
         peer_id = session.peer.peer_id
         self.suspended.drop(peer_id)
@@ -109,54 +106,6 @@ class Room:
         restored): they go in the mirror, so frames reach them."""
         for peer in met:
             self.mirror.setdefault(peer.peer_id, peer.node)
-
-    async def handover_wait(self, peer_id: str, previous_node: str) -> list[str]:
-        """A peer resuming here was suspended on another live node, which may still hold frames for
-        it, or get some, from this node's peers among others: from now on this node's frames for it
-        stay here, the old node is told (`Moved`) and sends on what it has, then `Handover`. Until
-        that comes (HANDOVER_WAIT at most), this node's frames for the peer are held, to follow the
-        old node's. Returns them, for `attach`."""
-        node = self.node
-        if previous_node == node.node_id or not await node.bus.listening(previous_node):
-            return []  # nothing on the way from there (a dead node's frames are rerouted by the bus)
-        done = asyncio.get_running_loop().create_future()
-        self.handovers[peer_id] = (done, held := [])
-        self.mirror[peer_id] = node.node_id
-        node.bus.publish(previous_node, Moved(slug=self.slug, peer_id=peer_id, node=node.node_id, answer=True))
-        try:
-            await asyncio.wait_for(done, HANDOVER_WAIT)
-        except TimeoutError:
-            logger.warning("node %s did not hand peer %s over within %.1f s", previous_node, peer_id, HANDOVER_WAIT)
-        finally:
-            self.handovers.pop(peer_id, None)
-        return held
-
-    def peer_moved(self, peer_id: str, node: str, *, answer: bool) -> None:
-        """`peer_id` resumed on `node`. Asked to `answer` (`handover_wait`): once what waits here for
-        it has gone on, `Handover` (at once if it was not away here)."""
-        if peer_id in self.mirror:
-            self.mirror[peer_id] = node
-        if not answer:
-            return
-        if peer_id in self.suspended:
-            self.suspended.hand_over(peer_id, node)
-        else:
-            self.node.bus.publish(node, Handover(slug=self.slug, peer_id=peer_id))
-
-    def handover_done(self, peer_id: str) -> None:
-        entry = self.handovers.get(peer_id)
-        if entry is not None and not entry[0].done():
-            entry[0].set_result(None)
-
-    def announce_moved(
-        self, peer: PeerRecord, others: list[PeerRecord], previous_node: str, *, told: bool = False
-    ) -> None:
-        """A peer resumed on this node: point the other nodes' mirrors (and its old node, unless
-        `told` by `handover_wait`) here."""
-        nodes = {other.node for other in others} | ({previous_node} if not told else set())
-        nodes.discard(self.node.node_id)
-        for node in nodes:
-            self.node.bus.publish(node, Moved(slug=self.slug, peer_id=peer.peer_id, node=self.node.node_id))
 
     # Sending ---------------------------------------------------------------------------------
     async def locate(self, peer_id: str) -> str | None:
@@ -265,8 +214,7 @@ class Room:
     def _absent(self, peer_id: str, text: str, *, snapshot: bool = False, remote: bool = False) -> None:
         """A frame for a peer with no socket here: hold it if the peer is joining or away here.
         A frame from this node's peers for one being handed over waits behind the old node's."""
-        if not remote and peer_id in self.handovers:
-            self.handovers[peer_id][1].append(text)
+        if not remote and self.handovers.hold(peer_id, text):
             return
         early = self.joining.get(peer_id)
         if early is not None:

@@ -10,18 +10,17 @@ import time
 from calls.infra.logs import log_context_set
 from calls.infra.tasks import background
 from calls.protocol import CLOSE_CODES, ProtocolError, error_frame, frame_parse
-from calls.protocol.outgoing import Kicked, PeerLeft, RoomUpdate
+from calls.protocol.outgoing import Kicked, RoomUpdate
 from calls.services.eviction import user_evict_concerns
 from calls.services.metrics import join_observe
 from calls.services.outages import outage_failed
 
 from .admission import Refusal, limits_from_settings
-from .away import peer_suspended_announce
 from .budgets import FrameBudget
 from .frames import DISPATCH
-from .hooks import peers_left
 from .joining import session_join
 from .knocks import session_knock
+from .leaving import session_leave, session_suspend
 from .outbox import Outbox
 from .takeover import socket_silent
 
@@ -112,7 +111,7 @@ class Session:
             return
         except Exception as error:
             outage_failed(what=f"joining room {self.slug}", error=error, log=logger)
-            await self.leave("disconnected")
+            await session_leave(self, "disconnected")
             self.node.room_release(self.room)
             self.refuse("unavailable", UNAVAILABLE)
             return
@@ -208,7 +207,7 @@ class Session:
 
     async def _replaced(self) -> None:
         """The client came back on a new socket (this one is probably half-open): hand the peer over."""
-        await self.suspend()
+        await session_suspend(self)
         self.outbox.put({"type": "websocket.close", "code": CLOSE_CODES["replaced"]})
 
     def _overflow(self) -> None:
@@ -219,60 +218,8 @@ class Session:
     # The end ----------------------------------------------------------------------------------
     async def close(self, code: int, reason: str) -> None:
         logger.info("room socket closed by the server: %s (%s)", reason, code)
-        await self.leave(reason)
+        await session_leave(self, reason)
         self.outbox.put({"type": "websocket.close", "code": code})
-
-    async def leave(self, reason: str) -> None:
-        """Remove the peer once; tell the others unless someone (a reaper) already did."""
-        if not self.joined or self.left:
-            return
-        self.left = True
-        self.room.detach(self)
-        failed = False
-        try:
-            removed, remaining = await self.node.registry.leave(slug=self.slug, peer=self.peer)
-        except Exception:
-            logger.exception("could not remove peer %s from %s", self.peer.peer_id, self.slug)
-            removed, remaining, failed = False, [], True
-        if removed:
-            self.room.broadcast(
-                PeerLeft(peer_id=self.peer.peer_id, reason=reason).to_text(), targets=remaining, left=self.peer.peer_id
-            )
-            peers_left(self.room, [self.peer.peer_id], remaining)
-        elif not failed:
-            return  # a reaper removed it (and closed its row), or another process adopted it
-        self.node.participations.close(peer_id=self.peer.peer_id, reason=reason)
-
-    async def move(self) -> None:
-        """The process is draining (calls.services.draining): the seat is held as for a dropped
-        socket, without telling the others, what the outbox holds goes out, then close 4012: the
-        client resumes the same peer on another process at once."""
-        if self.joined and not self.left:
-            await self.suspend(announce=False)
-        self.outbox.put({"type": "websocket.close", "code": CLOSE_CODES["moving"]})
-
-    async def suspend(self, *, announce: bool = True) -> None:
-        """The socket dropped without `leave`: keep the seat for RESUME_GRACE seconds, then leave.
-        `announce`: the others see the peer as reconnecting (`peer-suspended`)."""
-        grace = self.config["RESUME_GRACE"]
-        if not self.joined or self.left:
-            return
-        if grace <= 0:
-            await self.leave("disconnected")
-            return
-        self.left = True
-        self.room.suspend(self, grace)
-        try:
-            marked = await self.node.registry.suspend(slug=self.slug, peer=self.peer, grace=grace)
-        except Exception:
-            logger.exception("could not suspend peer %s; it leaves now", self.peer.peer_id)
-            self.room.suspended.confirm(self.peer.peer_id, False)
-            self.left = False
-            await self.leave("disconnected")
-            return
-        self.room.suspended.confirm(self.peer.peer_id, marked)
-        if marked and announce:
-            peer_suspended_announce(room=self.room, peer_id=self.peer.peer_id)
 
     def stop(self) -> None:
         """The socket's loop ended: nothing of it may stay referenced (no cycle to collect)."""
