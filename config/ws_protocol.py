@@ -20,7 +20,11 @@ and adds:
 - **one write per loop turn**: a socket's writes are gathered during the loop turn and go out
   together at the start of the next (CoalescingTransport): the same bytes in the same order, a
   few microseconds later, in one system call. Closing sends what is gathered first;
-- the messages for the application wait in a plain deque (MessageQueue), not an asyncio.Queue;
+- the messages for the application wait in a plain list (MessageQueue), not an asyncio.Queue;
+- **memory per socket** (docs/performance.md, "What an idle socket holds"): once the handshake
+  is answered, the request's headers (copied into the scope by uvicorn) and the response are
+  let go, and `writable` is a flag that makes an asyncio.Event only while the transport is
+  paused (an Event's deque is 760 bytes per socket);
 - a frame the application sends after the client has gone is dropped, as daphne does,
   instead of raising uvicorn's ClientDisconnected into the sender: the socket's outbox writer
   (calls.signaling.outbox.Outbox) does not expect it, and every hang-up that raced a frame logged
@@ -33,7 +37,6 @@ tests/test_ws_protocol.py checks the protocol's edge cases against this server.
 
 import asyncio
 import struct
-from collections import deque
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.protocol import State
@@ -94,13 +97,15 @@ class CoalescingTransport:
 
 class MessageQueue:
     """What uvicorn uses of asyncio.Queue between the protocol and the application (put_nowait,
-    get, empty, qsize), for one reader: a deque and a future only while the reader waits.
-    asyncio.Queue's bookkeeping (getter deques, loop checks, wake-ups) was 9% of a saturated relay."""
+    get, empty, qsize), for one reader: a list and a future only while the reader waits.
+    asyncio.Queue's bookkeeping (getter deques, loop checks, wake-ups) was 9% of a saturated relay.
+    A list, not a deque: an empty deque is 760 bytes per socket, a list 56, and it never holds
+    more than a batch of frames (reading pauses at QUEUE_PAUSE), so `pop(0)` moves little."""
 
     __slots__ = ("items", "loop", "waiter")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.items: deque = deque()
+        self.items: list = []
         self.loop = loop
         self.waiter: asyncio.Future | None = None
 
@@ -117,13 +122,41 @@ class MessageQueue:
         while not items:
             waiter = self.waiter = self.loop.create_future()
             await waiter
-        return items.popleft()
+        return items.pop(0)
 
     def empty(self) -> bool:
         return not self.items
 
     def qsize(self) -> int:
         return len(self.items)
+
+
+class Writable:
+    """uvicorn's `writable` (set, clear, wait) without an asyncio.Event per socket: the Event,
+    and its waiters' deque, exist only while the transport has paused writing."""
+
+    __slots__ = ("paused",)
+
+    def __init__(self) -> None:
+        self.paused: asyncio.Event | None = None
+
+    def is_set(self) -> bool:
+        return self.paused is None
+
+    def set(self) -> None:
+        paused, self.paused = self.paused, None
+        if paused is not None:
+            paused.set()
+
+    def clear(self) -> None:
+        if self.paused is None:
+            self.paused = asyncio.Event()
+
+    async def wait(self) -> bool:
+        paused = self.paused
+        if paused is not None:
+            await paused.wait()
+        return True
 
 
 def text_frame(data: bytes) -> bytes:
@@ -142,6 +175,7 @@ class ParleyWebSocketsProtocol(WebSocketsSansIOProtocol):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.queue = MessageQueue(self.loop)  # type: ignore[assignment]
+        self.writable = Writable()  # type: ignore[assignment]
         self.fast: bool | None = None  # None until the handshake is answered
         self.early_frames = False  # bytes reached websockets' parser after the request
         self.pending = b""  # the start of a frame not complete yet
@@ -228,8 +262,17 @@ class ParleyWebSocketsProtocol(WebSocketsSansIOProtocol):
                     return  # the client's close frame came: it reads nothing more
                 text = message.get("text")
                 if text is not None and self.initial_response is None:
-                    await self.writable.wait()
+                    if self.writable.paused is not None:
+                        await self.writable.wait()
                     if not self.disconnected:
                         self.transport.write(text_frame(text.encode()))
                     return
         await super().send(message)
+        if kind == "websocket.accept" and self.handshake_complete and not self.disconnected:
+            self.handshake_release()
+
+    def handshake_release(self) -> None:
+        """The 101 is sent: nothing reads the request's headers (the scope has its own copy) or
+        the response again. The request itself stays referenced by websockets' parser."""
+        self.request.headers.clear()
+        self.response = None  # type: ignore[assignment]
