@@ -17,6 +17,8 @@ and adds:
   browser sends any) make the whole connection use websockets' parser;
 - **outgoing**: a text message is framed here (a server frame is unmasked: two to ten header
   bytes) while the connection is open, instead of by websockets' Frame objects;
+- **no task per frame sent**: `text_send_now` writes a text frame at once when `send` would
+  not wait (calls.signaling.outbox.Outbox uses it);
 - **one write per loop turn**: a socket's writes are gathered during the loop turn and go out
   together at the start of the next (CoalescingTransport): the same bytes in the same order, a
   few microseconds later, in one system call. Closing sends what is gathered first;
@@ -47,17 +49,30 @@ FINAL_TEXT = 0x81  # FIN, no reserved bits, opcode 1
 MASKED = 0x80
 # Messages queued for the application before the socket stops being read (see _text_received).
 QUEUE_PAUSE = 64
+# Bytes gathered for one loop turn's write past which text_send_now leaves frames to the outbox:
+# asyncio's and uvloop's default write-buffer high-water mark.
+GATHER_LIMIT = 64 * 1024
 
 
 class CoalescingTransport:
     """A transport whose `write`s wait for the end of the loop turn and go out as one."""
 
-    __slots__ = ("chunks", "is_closing", "loop", "pause_reading", "resume_reading", "scheduled", "transport")
+    __slots__ = (
+        "chunks",
+        "gathered",
+        "is_closing",
+        "loop",
+        "pause_reading",
+        "resume_reading",
+        "scheduled",
+        "transport",
+    )
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self.transport = transport
         self.loop = loop
         self.chunks: list[bytes] = []
+        self.gathered = 0  # bytes in `chunks`
         self.scheduled = False
         # Called for every batch of frames: the real transport's own methods, not __getattr__'s lookup.
         self.is_closing = transport.is_closing
@@ -68,6 +83,7 @@ class CoalescingTransport:
         if not data:
             return
         self.chunks.append(data)
+        self.gathered += len(data)
         if not self.scheduled:
             self.scheduled = True
             self.loop.call_soon(self.flush)
@@ -79,6 +95,7 @@ class CoalescingTransport:
             return
         data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         chunks.clear()
+        self.gathered = 0
         if not self.transport.is_closing():
             self.transport.write(data)
 
@@ -88,6 +105,7 @@ class CoalescingTransport:
 
     def abort(self) -> None:
         self.chunks.clear()
+        self.gathered = 0
         self.transport.abort()
 
     def __getattr__(self, name: str):
@@ -270,6 +288,29 @@ class ParleyWebSocketsProtocol(WebSocketsSansIOProtocol):
         await super().send(message)
         if kind == "websocket.accept" and self.handshake_complete and not self.disconnected:
             self.handshake_release()
+
+    def text_send_now(self, text: str) -> bool:
+        """Write a text message at once if `send` would without waiting (open, handshake
+        answered, writes not paused); False if it must go through `send`. True, as `send`
+        would drop it, when the client is gone. calls.signaling.outbox.Outbox writes through
+        this: no task, coroutine or message dict per frame.
+
+        Also False once GATHER_LIMIT bytes wait for this loop turn's write: the transport
+        pauses writing only when they reach it, and until then a burst for one socket must
+        still meet its outbox's limit (a slow reader is closed, not buffered without bound)."""
+        if self.disconnected:
+            return True
+        if (
+            self.writable.paused is None
+            and self.transport.gathered < GATHER_LIMIT
+            and self.handshake_complete
+            and not self.close_sent
+            and self.initial_response is None
+            and self.conn.state is OPEN
+        ):
+            self.transport.write(text_frame(text.encode()))
+            return True
+        return False
 
     def handshake_release(self) -> None:
         """The 101 is sent: nothing reads the request's headers (the scope has its own copy) or
