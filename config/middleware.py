@@ -63,7 +63,9 @@ class WebSocketEntry:
     whole life (with Channels' OriginValidator, URLRouter and `as_asgi`, and two middlewares of
     ours, 5 frames and 2 scope copies, ~2.5 KB a socket: docs/performance.md, "What an idle
     socket holds"). Setting keys on the server's scope is safe here: nothing upstream (uvicorn,
-    its proxy-headers middleware, Channels' protocol router) reads them.
+    its proxy-headers middleware, Channels' protocol router) reads them. For the same reason a
+    routed consumer gets the scope without its `headers`: what Parley needs of them (cookie,
+    Origin) is read here, and a consumer that needs another header must take it here.
     """
 
     MESSAGE = "Parley is briefly unavailable (its database cannot be reached); try again shortly."
@@ -73,6 +75,14 @@ class WebSocketEntry:
         self.routes = routes
 
     async def __call__(self, scope, receive, send):
+        consumer = await self.consumer_find(scope, receive, send)
+        if consumer is not None:
+            await consumer(scope, receive, send)
+
+    async def consumer_find(self, scope, receive, send):
+        """The consumer (or WebsocketDenier) for this handshake, or None if it has been answered
+        already. A function of its own so that what it looked at (headers, cookie, the parsed
+        Origin, the match) is not held by the socket's coroutine for its whole life."""
         cookie = origin = None
         for key, value in scope.get("headers", ()):
             if key == b"cookie" and cookie is None:
@@ -80,7 +90,7 @@ class WebSocketEntry:
             elif key == b"origin":
                 origin = urlparse(value.decode("latin-1"))
         if not self.origin_valid(origin):
-            return await WebsocketDenier()(scope, receive, send)
+            return WebsocketDenier()
         try:
             named = parse_cookie(cookie or "").get(settings.SESSION_COOKIE_NAME)
             scope["session"], scope["user"] = await socket_session_open(cookie=named)
@@ -97,9 +107,11 @@ class WebSocketEntry:
             if match:
                 _, args, kwargs = match
                 scope["url_route"] = {"args": args, "kwargs": kwargs}
+                # Read above; the consumers read none (1 KB a socket, kept for its whole life).
+                scope["headers"] = ()
                 app = route.callback  # Channels' as_asgi(): its consumer class, made here
-                return await app.consumer_class(**app.consumer_initkwargs)(scope, receive, send)
-        return await WebsocketDenier()(scope, receive, send)
+                return app.consumer_class(**app.consumer_initkwargs)
+        return WebsocketDenier()
 
 
 class ContentSecurityPolicyMiddleware:
