@@ -190,6 +190,53 @@ def text_frame(data: bytes) -> bytes:
 class ParleyWebSocketsProtocol(WebSocketsSansIOProtocol):
     """WebSocketsSansIOProtocol with the fast paths of the module's docstring."""
 
+    # uvicorn's attributes (all set by its __init__, connection_made and handle_connect) and
+    # ours, in slots: its instance dict held ~40 keys, too many for CPython's shared-key dicts,
+    # 1.6 KB per socket; slots are 8 bytes each. An attribute not listed (a later uvicorn's)
+    # still goes in the instance dict.
+    __slots__ = (
+        "app",
+        "app_state",
+        "asgi_version",
+        "client",
+        "close_sent",
+        "close_timeout",
+        "close_timer",
+        "config",
+        "conn",
+        "connections",
+        "curr_msg_data_type",
+        "default_headers",
+        "disconnected",
+        "early_frames",
+        "fast",
+        "frames",
+        "handshake_complete",
+        "handshake_initiated",
+        "initial_response",
+        "last_ping_rtt",
+        "logger",
+        "loop",
+        "pending",
+        "pending_ping_payload",
+        "ping_interval",
+        "ping_sent_at",
+        "ping_timeout",
+        "ping_timer",
+        "pong_timer",
+        "queue",
+        "read_paused",
+        "request",
+        "response",
+        "root_path",
+        "scheme",
+        "scope",
+        "server",
+        "tasks",
+        "transport",
+        "writable",
+    )
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.queue = MessageQueue(self.loop)  # type: ignore[assignment]
