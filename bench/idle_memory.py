@@ -9,9 +9,9 @@ sessions, rooms), then runs the production server in-process with tracemalloc on
 config.serve's options (`python bench/idle_memory.py --serve ...`, a child process), so that
 SIGUSR1 can take a snapshot. After a warm-up of 4 sockets, it snapshots, opens the idle sockets
 (the benchmark's idle client), snapshots again while they are connected, and prints the
-difference per socket grouped by traceback (each group: bytes and blocks per socket, the
-allocation's innermost project or library frames), then the object types whose count grew, per
-socket (gc.get_objects). tracemalloc's own overhead is not in its figures, but the process's RSS
+difference per socket grouped by the allocations' innermost `--depth` frames (bytes and blocks
+per socket; tracemalloc keeps IDLE_MEMORY_FRAMES=30 frames), then the object types whose count
+grew, per socket (gc.get_objects). tracemalloc's own overhead is not in its figures, but the process's RSS
 under it is larger than without.
 """
 
