@@ -2,7 +2,9 @@
 
 import logging
 from collections.abc import Callable
+from urllib.parse import urlparse
 
+from channels.security.websocket import WebsocketDenier
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, parse_cookie
@@ -38,66 +40,78 @@ class DatabaseUnavailableMiddleware:
         return None
 
 
-class HandshakeDatabaseUnavailable(Exception):
-    """The database failed a look-up a WebSocket handshake needs, before anything was answered."""
+class WebSocketEntry:
+    """ASGI, for WebSockets: the origin check, who the socket belongs to, the route, then the
+    consumer, in one coroutine.
 
+    - **origin**: Channels' OriginValidator's own check (`valid_origin`), given by config.asgi;
+      a handshake from another site is denied (403) before anything is looked up;
+    - **who**: `scope["session"]` and `scope["user"]` from the session cookie. Channels'
+      AuthMiddlewareStack does this on Django's one database thread, where a join storm's
+      handshakes queue one after another, and then wraps every frame the socket sends to save a
+      session a socket never changes. Here the session is read from Redis and the user by one
+      query on the event loop (calls.infra.socket_auth); the checks are Django's;
+    - **database down**: a handshake whose look-ups fail gets the contract's readable refusal,
+      error `unavailable` then close 4503 (try again later), instead of a dropped handshake that
+      a client cannot tell from a network fault. Only the look-ups are covered: a consumer's
+      database errors after it accepted are its own;
+    - **route**: the first of `routes` (Django `re_path`s of `as_asgi()` consumers, as
+      Channels' URLRouter takes them) whose pattern matches the path; its consumer runs here.
 
-class DatabaseUnavailableWebSocketMiddleware:
-    """ASGI, for WebSockets: a handshake that needs the database (session, user) while it is down
-    gets the contract's readable refusal, error `unavailable` then close 4503 (try again later),
-    instead of a dropped handshake that a client cannot tell from a network fault.
-
-    The handshake's look-ups are WebSocketAuthMiddleware's, before any consumer runs (the
-    consumers accept first, and a database error after that is theirs): it raises
-    HandshakeDatabaseUnavailable, so nothing has been received or sent yet. Nothing here wraps
-    the socket's `receive` or `send`: a wrapper is one more coroutine on every frame.
+    Why one coroutine, and the scope's keys set instead of a copy: every layer of ASGI middleware
+    is a coroutine frame, and each copy of the scope a dict, that an idle socket holds for its
+    whole life (with Channels' OriginValidator, URLRouter and `as_asgi`, and two middlewares of
+    ours, 5 frames and 2 scope copies, ~2.5 KB a socket: docs/performance.md, "What an idle
+    socket holds"). Setting keys on the server's scope is safe here: nothing upstream (uvicorn,
+    its proxy-headers middleware, Channels' protocol router) reads them. For the same reason a
+    routed consumer gets the scope without its `headers`: what Parley needs of them (cookie,
+    Origin) is read here, and a consumer that needs another header must take it here.
     """
 
     MESSAGE = "Parley is briefly unavailable (its database cannot be reached); try again shortly."
 
-    def __init__(self, app) -> None:
-        self.app = app
+    def __init__(self, *, origin_valid: Callable, routes: list) -> None:
+        self.origin_valid = origin_valid
+        self.routes = routes
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "websocket":
-            return await self.app(scope, receive, send)
+        consumer = await self.consumer_find(scope, receive, send)
+        if consumer is not None:
+            await consumer(scope, receive, send)
+
+    async def consumer_find(self, scope, receive, send):
+        """The consumer (or WebsocketDenier) for this handshake, or None if it has been answered
+        already. A function of its own so that what it looked at (headers, cookie, the parsed
+        Origin, the match) is not held by the socket's coroutine for its whole life."""
+        cookie = origin = None
+        for key, value in scope.get("headers", ()):
+            if key == b"cookie" and cookie is None:
+                cookie = value.decode("latin-1")
+            elif key == b"origin":
+                origin = urlparse(value.decode("latin-1"))
+        if not self.origin_valid(origin):
+            return WebsocketDenier()
         try:
-            return await self.app(scope, receive, send)
-        except HandshakeDatabaseUnavailable as failed:
-            logger.error("database unavailable at a WebSocket handshake: %s", failed.__cause__)
+            named = parse_cookie(cookie or "").get(settings.SESSION_COOKIE_NAME)
+            scope["session"], scope["user"] = await socket_session_open(cookie=named)
+        except (OperationalError, InterfaceError) as error:
+            logger.error("database unavailable at a WebSocket handshake: %s", error)
             await receive()  # websocket.connect
             await send({"type": "websocket.accept"})
             await send({"type": "websocket.send", "text": error_frame("unavailable", self.MESSAGE)})
             await send({"type": "websocket.close", "code": CLOSE_CODES["unavailable"]})
-
-
-class WebSocketAuthMiddleware:
-    """ASGI, for WebSockets: `scope["session"]` and `scope["user"]` from the session cookie.
-
-    Channels' AuthMiddlewareStack does this on Django's one database thread, where a join
-    storm's handshakes queue one after another, and then wraps every frame the socket sends
-    to save a session a socket never changes. Here the session is read from Redis and the
-    user by one query on the event loop (calls.infra.socket_auth); the checks are Django's.
-    A database failure is raised as HandshakeDatabaseUnavailable (see the middleware above).
-    """
-
-    def __init__(self, app) -> None:
-        self.app = app
-
-    async def __call__(self, scope, receive, send):
-        cookies = parse_cookie(_header(scope, b"cookie"))
-        try:
-            session, user = await socket_session_open(cookie=cookies.get(settings.SESSION_COOKIE_NAME))
-        except (OperationalError, InterfaceError) as error:
-            raise HandshakeDatabaseUnavailable() from error
-        return await self.app(dict(scope, session=session, user=user), receive, send)
-
-
-def _header(scope, name: bytes) -> str:
-    for key, value in scope.get("headers", ()):
-        if key == name:
-            return value.decode("latin-1")
-    return ""
+            return None
+        path = scope["path"][len(scope.get("root_path", "")) :].lstrip("/")
+        for route in self.routes:
+            match = route.pattern.match(path)
+            if match:
+                _, args, kwargs = match
+                scope["url_route"] = {"args": args, "kwargs": kwargs}
+                # Read above; the consumers read none (1 KB a socket, kept for its whole life).
+                scope["headers"] = ()
+                app = route.callback  # Channels' as_asgi(): its consumer class, made here
+                return app.consumer_class(**app.consumer_initkwargs)
+        return WebsocketDenier()
 
 
 class ContentSecurityPolicyMiddleware:

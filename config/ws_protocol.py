@@ -17,10 +17,16 @@ and adds:
   browser sends any) make the whole connection use websockets' parser;
 - **outgoing**: a text message is framed here (a server frame is unmasked: two to ten header
   bytes) while the connection is open, instead of by websockets' Frame objects;
+- **no task per frame sent**: `text_send_now` writes a text frame at once when `send` would
+  not wait (calls.signaling.outbox.Outbox uses it);
 - **one write per loop turn**: a socket's writes are gathered during the loop turn and go out
   together at the start of the next (CoalescingTransport): the same bytes in the same order, a
   few microseconds later, in one system call. Closing sends what is gathered first;
-- the messages for the application wait in a plain deque (MessageQueue), not an asyncio.Queue;
+- the messages for the application wait in a plain list (MessageQueue), not an asyncio.Queue;
+- **memory per socket** (docs/performance.md, "What an idle socket holds"): once the handshake
+  is answered, the request's headers (copied into the scope by uvicorn) and the response are
+  let go, and `writable` is a flag that makes an asyncio.Event only while the transport is
+  paused (an Event's deque is 760 bytes per socket);
 - a frame the application sends after the client has gone is dropped, as daphne does,
   instead of raising uvicorn's ClientDisconnected into the sender: the socket's outbox writer
   (calls.signaling.outbox.Outbox) does not expect it, and every hang-up that raced a frame logged
@@ -33,7 +39,6 @@ tests/test_ws_protocol.py checks the protocol's edge cases against this server.
 
 import asyncio
 import struct
-from collections import deque
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.protocol import State
@@ -44,17 +49,30 @@ FINAL_TEXT = 0x81  # FIN, no reserved bits, opcode 1
 MASKED = 0x80
 # Messages queued for the application before the socket stops being read (see _text_received).
 QUEUE_PAUSE = 64
+# Bytes gathered for one loop turn's write past which text_send_now leaves frames to the outbox:
+# asyncio's and uvloop's default write-buffer high-water mark.
+GATHER_LIMIT = 64 * 1024
 
 
 class CoalescingTransport:
     """A transport whose `write`s wait for the end of the loop turn and go out as one."""
 
-    __slots__ = ("chunks", "is_closing", "loop", "pause_reading", "resume_reading", "scheduled", "transport")
+    __slots__ = (
+        "chunks",
+        "gathered",
+        "is_closing",
+        "loop",
+        "pause_reading",
+        "resume_reading",
+        "scheduled",
+        "transport",
+    )
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self.transport = transport
         self.loop = loop
         self.chunks: list[bytes] = []
+        self.gathered = 0  # bytes in `chunks`
         self.scheduled = False
         # Called for every batch of frames: the real transport's own methods, not __getattr__'s lookup.
         self.is_closing = transport.is_closing
@@ -65,6 +83,7 @@ class CoalescingTransport:
         if not data:
             return
         self.chunks.append(data)
+        self.gathered += len(data)
         if not self.scheduled:
             self.scheduled = True
             self.loop.call_soon(self.flush)
@@ -76,6 +95,7 @@ class CoalescingTransport:
             return
         data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         chunks.clear()
+        self.gathered = 0
         if not self.transport.is_closing():
             self.transport.write(data)
 
@@ -85,6 +105,7 @@ class CoalescingTransport:
 
     def abort(self) -> None:
         self.chunks.clear()
+        self.gathered = 0
         self.transport.abort()
 
     def __getattr__(self, name: str):
@@ -94,13 +115,15 @@ class CoalescingTransport:
 
 class MessageQueue:
     """What uvicorn uses of asyncio.Queue between the protocol and the application (put_nowait,
-    get, empty, qsize), for one reader: a deque and a future only while the reader waits.
-    asyncio.Queue's bookkeeping (getter deques, loop checks, wake-ups) was 9% of a saturated relay."""
+    get, empty, qsize), for one reader: a list and a future only while the reader waits.
+    asyncio.Queue's bookkeeping (getter deques, loop checks, wake-ups) was 9% of a saturated relay.
+    A list, not a deque: an empty deque is 760 bytes per socket, a list 56, and it never holds
+    more than a batch of frames (reading pauses at QUEUE_PAUSE), so `pop(0)` moves little."""
 
     __slots__ = ("items", "loop", "waiter")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.items: deque = deque()
+        self.items: list = []
         self.loop = loop
         self.waiter: asyncio.Future | None = None
 
@@ -117,13 +140,41 @@ class MessageQueue:
         while not items:
             waiter = self.waiter = self.loop.create_future()
             await waiter
-        return items.popleft()
+        return items.pop(0)
 
     def empty(self) -> bool:
         return not self.items
 
     def qsize(self) -> int:
         return len(self.items)
+
+
+class Writable:
+    """uvicorn's `writable` (set, clear, wait) without an asyncio.Event per socket: the Event,
+    and its waiters' deque, exist only while the transport has paused writing."""
+
+    __slots__ = ("paused",)
+
+    def __init__(self) -> None:
+        self.paused: asyncio.Event | None = None
+
+    def is_set(self) -> bool:
+        return self.paused is None
+
+    def set(self) -> None:
+        paused, self.paused = self.paused, None
+        if paused is not None:
+            paused.set()
+
+    def clear(self) -> None:
+        if self.paused is None:
+            self.paused = asyncio.Event()
+
+    async def wait(self) -> bool:
+        paused = self.paused
+        if paused is not None:
+            await paused.wait()
+        return True
 
 
 def text_frame(data: bytes) -> bytes:
@@ -139,9 +190,57 @@ def text_frame(data: bytes) -> bytes:
 class ParleyWebSocketsProtocol(WebSocketsSansIOProtocol):
     """WebSocketsSansIOProtocol with the fast paths of the module's docstring."""
 
+    # uvicorn's attributes (all set by its __init__, connection_made and handle_connect) and
+    # ours, in slots: its instance dict held ~40 keys, too many for CPython's shared-key dicts,
+    # 1.6 KB per socket; slots are 8 bytes each. An attribute not listed (a later uvicorn's)
+    # still goes in the instance dict.
+    __slots__ = (
+        "app",
+        "app_state",
+        "asgi_version",
+        "client",
+        "close_sent",
+        "close_timeout",
+        "close_timer",
+        "config",
+        "conn",
+        "connections",
+        "curr_msg_data_type",
+        "default_headers",
+        "disconnected",
+        "early_frames",
+        "fast",
+        "frames",
+        "handshake_complete",
+        "handshake_initiated",
+        "initial_response",
+        "last_ping_rtt",
+        "logger",
+        "loop",
+        "pending",
+        "pending_ping_payload",
+        "ping_interval",
+        "ping_sent_at",
+        "ping_timeout",
+        "ping_timer",
+        "pong_timer",
+        "queue",
+        "read_paused",
+        "request",
+        "response",
+        "root_path",
+        "scheme",
+        "scope",
+        "server",
+        "tasks",
+        "transport",
+        "writable",
+    )
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.queue = MessageQueue(self.loop)  # type: ignore[assignment]
+        self.writable = Writable()  # type: ignore[assignment]
         self.fast: bool | None = None  # None until the handshake is answered
         self.early_frames = False  # bytes reached websockets' parser after the request
         self.pending = b""  # the start of a frame not complete yet
@@ -228,8 +327,40 @@ class ParleyWebSocketsProtocol(WebSocketsSansIOProtocol):
                     return  # the client's close frame came: it reads nothing more
                 text = message.get("text")
                 if text is not None and self.initial_response is None:
-                    await self.writable.wait()
+                    if self.writable.paused is not None:
+                        await self.writable.wait()
                     if not self.disconnected:
                         self.transport.write(text_frame(text.encode()))
                     return
         await super().send(message)
+        if kind == "websocket.accept" and self.handshake_complete and not self.disconnected:
+            self.handshake_release()
+
+    def text_send_now(self, text: str) -> bool:
+        """Write a text message at once if `send` would without waiting (open, handshake
+        answered, writes not paused); False if it must go through `send`. True, as `send`
+        would drop it, when the client is gone. calls.signaling.outbox.Outbox writes through
+        this: no task, coroutine or message dict per frame.
+
+        Also False once GATHER_LIMIT bytes wait for this loop turn's write: the transport
+        pauses writing only when they reach it, and until then a burst for one socket must
+        still meet its outbox's limit (a slow reader is closed, not buffered without bound)."""
+        if self.disconnected:
+            return True
+        if (
+            self.writable.paused is None
+            and self.transport.gathered < GATHER_LIMIT
+            and self.handshake_complete
+            and not self.close_sent
+            and self.initial_response is None
+            and self.conn.state is OPEN
+        ):
+            self.transport.write(text_frame(text.encode()))
+            return True
+        return False
+
+    def handshake_release(self) -> None:
+        """The 101 is sent: nothing reads the request's headers (the scope has its own copy) or
+        the response again. The request itself stays referenced by websockets' parser."""
+        self.request.headers.clear()
+        self.response = None  # type: ignore[assignment]

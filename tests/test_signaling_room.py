@@ -588,3 +588,61 @@ async def test_a_socket_gone_under_its_writer_ends_the_outbox_quietly():
     await asyncio.wait_for(task, 2)
     assert task.exception() is None
     assert outbox.put('{"type":"pong","id":"later"}') is False
+
+
+async def test_frames_written_at_once_queue_while_writes_are_paused_and_keep_their_order():
+    """On Parley's server (config.ws_protocol) a frame is written at once while the socket takes
+    writes; while it does not, frames wait in the outbox (its limit still closes a reader that
+    stays stuck) and later frames never overtake them."""
+    import orjson
+
+    from calls.signaling.outbox import Outbox
+
+    class Server:
+        def __init__(self) -> None:
+            self.wire: list[str] = []
+            self.paused = False
+            self.resumed = asyncio.Event()
+
+        def text_send_now(self, text: str) -> bool:
+            if self.paused:
+                return False
+            self.wire.append(text)
+            return True
+
+        async def send(self, message: dict) -> None:
+            while self.paused:
+                await self.resumed.wait()
+            self.wire.append(message.get("text") or message["type"])
+
+    def pong(number: int) -> str:
+        return f'{{"type":"pong","id":"{number}"}}'
+
+    def ids() -> list[str]:
+        return [orjson.loads(text)["id"] if text.startswith("{") else text for text in server.wire]
+
+    server = Server()
+    overflows = []
+    outbox = Outbox(server.send, limit=5, on_overflow=lambda: overflows.append(1))
+    outbox.put(pong(1))
+    assert ids() == ["1"] and outbox.task is None  # written at once: no writer task
+    server.paused = True
+    for number in (2, 3):
+        outbox.put(pong(number))
+    server.paused = False  # writes resume before the writer ran: 4 must still wait its turn
+    outbox.put(pong(4))
+    assert ids() == ["1"]
+    await asyncio.wait_for(outbox.task, 2)
+    assert ids() == ["1", "2", "3", "4"] and outbox.task is None
+    outbox.put(pong(5))
+    assert ids()[-1] == "5"  # at once again
+    server.paused = True
+    for number in range(6, 20):
+        outbox.put(pong(number))
+    assert overflows == [1]  # a reader that stays stuck is closed, as before
+    assert outbox.put({"type": "websocket.close", "code": 4503}) is True
+    server.paused = False
+    server.resumed.set()
+    await asyncio.wait_for(outbox.task, 2)
+    # The close goes out next; the backlog before it is dropped, as for any reader that slow.
+    assert ids() == ["1", "2", "3", "4", "5", "websocket.close"]

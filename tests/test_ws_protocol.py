@@ -145,3 +145,44 @@ def test_a_client_close_is_answered_with_its_code(server):
         return client.close_code
 
     assert asyncio.run(scenario()) == 4000
+
+
+@pytest.fixture(scope="module")
+def small_outbox(server):
+    """A second production server on the same data: outboxes of 100 frames, no rate limits (one
+    client sends far more than a person may)."""
+    limits = {name: "1000000" for name in ("RATE", "BURST", "USER_RATE", "USER_BURST")}
+    return server.server(
+        "small-outbox", "uvicorn", SIGNALING_OUTBOX_LIMIT="100", **{f"SIGNALING_{k}": v for k, v in limits.items()}
+    )
+
+
+def test_a_client_that_stops_reading_is_closed_in_order_once_its_outbox_overflows(server, small_outbox):
+    """Frames are written at once while the socket takes them; once the client stops reading
+    and the buffers fill, writes pause, the outbox queues, and past its limit the socket is
+    closed 4503: what was written before arrives complete and in order, then the close."""
+
+    async def scenario():
+        frames: list[dict] = []
+        client = await ws_connect(
+            host="127.0.0.1",
+            port=small_outbox.port,
+            path="/ws/rooms/wire7/",
+            cookie=server.data["users"]["user7"]["cookie"],
+            on_text=lambda payload: frames.append(orjson.loads(payload)),
+        )
+        await wait_for(lambda: any(f["type"] == "welcome" for f in frames))
+        client.transport.pause_reading()  # the client stops reading: its buffers fill
+        for start in range(0, 30_000, 1_000):
+            client.write(b"".join(frame(ping(str(i))) for i in range(start, start + 1_000)))
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.5)
+        client.transport.resume_reading()
+        await asyncio.wait_for(client.closed, 20)
+        return client.close_code, frames
+
+    close_code, frames = asyncio.run(scenario())
+    got = [int(ref) for ref in pongs(frames)]
+    assert close_code == 4503
+    assert 0 < len(got) < 30_000, "closed, not buffered without bound"
+    assert got == list(range(len(got))), "in order, nothing lost before the close"
