@@ -600,7 +600,7 @@ def report(result: dict) -> str:
         lines.append(
             f"idle sockets            {idle['welcomed']}/{idle['sockets']}: {fmt(idle['kb_per_socket'], 1)} KB each "
             f"(server RSS {fmt(idle['server_rss_kb_per_socket'], 1)} + Redis {fmt(idle['redis_kb_per_socket'], 1)})"
-            " [target <= 40 KB]"
+            " [target <= 20 KB, issue #17]"
         )
     return "\n".join(lines)
 

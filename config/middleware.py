@@ -2,9 +2,7 @@
 
 import logging
 from collections.abc import Callable
-from urllib.parse import urlparse
 
-from channels.security.websocket import WebsocketDenier
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, parse_cookie
@@ -40,60 +38,32 @@ class DatabaseUnavailableMiddleware:
         return None
 
 
-class WebSocketEntry:
-    """ASGI, for WebSockets: the origin check, who the socket belongs to, the route, then the
-    consumer, in one coroutine.
+class WebSocketSessionMiddleware:
+    """ASGI, for WebSockets: `scope["session"]` and `scope["user"]` from the session cookie, or the
+    contract's readable refusal while the database is down.
 
-    - **origin**: Channels' OriginValidator's own check (`valid_origin`), given by config.asgi;
-      a handshake from another site is denied (403) before anything is looked up;
-    - **who**: `scope["session"]` and `scope["user"]` from the session cookie. Channels'
-      AuthMiddlewareStack does this on Django's one database thread, where a join storm's
-      handshakes queue one after another, and then wraps every frame the socket sends to save a
-      session a socket never changes. Here the session is read from Redis and the user by one
-      query on the event loop (calls.infra.socket_auth); the checks are Django's;
-    - **database down**: a handshake whose look-ups fail gets the contract's readable refusal,
-      error `unavailable` then close 4503 (try again later), instead of a dropped handshake that
-      a client cannot tell from a network fault. Only the look-ups are covered: a consumer's
-      database errors after it accepted are its own;
-    - **route**: the first of `routes` (Django `re_path`s of `as_asgi()` consumers, as
-      Channels' URLRouter takes them) whose pattern matches the path; its consumer runs here.
+    Channels' AuthMiddlewareStack does this on Django's one database thread, where a join
+    storm's handshakes queue one after another, and then wraps every frame the socket sends
+    to save a session a socket never changes. Here the session is read from Redis and the
+    user by one query on the event loop (calls.infra.socket_auth); the checks are Django's.
 
-    Why one coroutine, and the scope's keys set instead of a copy: every layer of ASGI middleware
-    is a coroutine frame, and each copy of the scope a dict, that an idle socket holds for its
-    whole life (with Channels' OriginValidator, URLRouter and `as_asgi`, and two middlewares of
-    ours, 5 frames and 2 scope copies, ~2.5 KB a socket: docs/performance.md, "What an idle
-    socket holds"). Setting keys on the server's scope is safe here: nothing upstream (uvicorn,
-    its proxy-headers middleware, Channels' protocol router) reads them. For the same reason a
-    routed consumer gets the scope without its `headers`: what Parley needs of them (cookie,
-    Origin) is read here, and a consumer that needs another header must take it here.
+    A handshake whose look-ups fail on the database gets error `unavailable`, then close 4503
+    (try again later), instead of a dropped handshake a client cannot tell from a network fault;
+    nothing has been received or sent yet then, and a database error after the handshake is the
+    consumer's. Nothing here wraps the socket's `receive` or `send` (a coroutine on every frame),
+    the keys are set on the server's scope instead of a copy, and the look-ups run in a coroutine
+    of their own so the parsed cookie is not held for the socket's life: an idle socket is memory
+    (docs/performance.md, "What an idle socket holds").
     """
 
     MESSAGE = "Parley is briefly unavailable (its database cannot be reached); try again shortly."
 
-    def __init__(self, *, origin_valid: Callable, routes: list) -> None:
-        self.origin_valid = origin_valid
-        self.routes = routes
+    def __init__(self, app) -> None:
+        self.app = app
 
     async def __call__(self, scope, receive, send):
-        consumer = await self.consumer_find(scope, receive, send)
-        if consumer is not None:
-            await consumer(scope, receive, send)
-
-    async def consumer_find(self, scope, receive, send):
-        """The consumer (or WebsocketDenier) for this handshake, or None if it has been answered
-        already. A function of its own so that what it looked at (headers, cookie, the parsed
-        Origin, the match) is not held by the socket's coroutine for its whole life."""
-        cookie = origin = None
-        for key, value in scope.get("headers", ()):
-            if key == b"cookie" and cookie is None:
-                cookie = value.decode("latin-1")
-            elif key == b"origin":
-                origin = urlparse(value.decode("latin-1"))
-        if not self.origin_valid(origin):
-            return WebsocketDenier()
         try:
-            named = parse_cookie(cookie or "").get(settings.SESSION_COOKIE_NAME)
-            scope["session"], scope["user"] = await socket_session_open(cookie=named)
+            scope["session"], scope["user"] = await _socket_session(scope)
         except (OperationalError, InterfaceError) as error:
             logger.error("database unavailable at a WebSocket handshake: %s", error)
             await receive()  # websocket.connect
@@ -101,17 +71,19 @@ class WebSocketEntry:
             await send({"type": "websocket.send", "text": error_frame("unavailable", self.MESSAGE)})
             await send({"type": "websocket.close", "code": CLOSE_CODES["unavailable"]})
             return None
-        path = scope["path"][len(scope.get("root_path", "")) :].lstrip("/")
-        for route in self.routes:
-            match = route.pattern.match(path)
-            if match:
-                _, args, kwargs = match
-                scope["url_route"] = {"args": args, "kwargs": kwargs}
-                # Read above; the consumers read none (1 KB a socket, kept for its whole life).
-                scope["headers"] = ()
-                app = route.callback  # Channels' as_asgi(): its consumer class, made here
-                return app.consumer_class(**app.consumer_initkwargs)
-        return WebsocketDenier()
+        return await self.app(scope, receive, send)
+
+
+async def _socket_session(scope):
+    cookies = parse_cookie(_header(scope, b"cookie"))
+    return await socket_session_open(cookie=cookies.get(settings.SESSION_COOKIE_NAME))
+
+
+def _header(scope, name: bytes) -> str:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return value.decode("latin-1")
+    return ""
 
 
 class ContentSecurityPolicyMiddleware:

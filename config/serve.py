@@ -15,6 +15,8 @@ these options:
   (daphne and the seed's Node server do not compress either);
 - `--ws-max-size 131072`: a WebSocket message over 128 KiB is refused by the server with a close
   frame 1009; the protocol's own limit (96 KiB) is below it and answered with error `too-large`;
+- `--ws-ping-interval 0`: no uvicorn keepalive pings; Parley's clients ping every heartbeat and
+  the sweeper closes a silent socket (4408), so uvicorn's timer per socket (~550 B) found nothing;
 - `--backlog 2048`: a join storm of hundreds of sockets queues instead of being reset;
 - `--lifespan on`: the process warms up before it listens (config.warmup), so that its first
   join storm costs what later ones do;
@@ -69,7 +71,7 @@ def uvicorn_options(*, host: str, port: int, forwarded_allow_ips: str) -> list[s
         "config.asgi:application",
         "--host", host, "--port", str(port),
         "--loop", "uvloop", "--http", "httptools", "--ws", WS_PROTOCOL, "--ws-per-message-deflate", "false",
-        "--ws-max-size", str(TRANSPORT_MAX_BYTES),
+        "--ws-max-size", str(TRANSPORT_MAX_BYTES), "--ws-ping-interval", "0",
         "--backlog", "2048",
         "--lifespan", "on",
         "--no-access-log",

@@ -1,7 +1,7 @@
 """Who a room socket belongs to: Django's sign-in rules at the WebSocket handshake.
 
 The handshake reads the session and the user without Django's database thread
-(config.middleware.WebSocketEntry): from Redis when sessions are cached there
+(config.middleware.WebSocketSessionMiddleware): from Redis when sessions are cached there
 (production, `cached_db`), else through the session engine. Both engines must admit and
 refuse exactly as the website does.
 """
