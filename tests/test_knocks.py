@@ -143,3 +143,32 @@ async def test_the_refused_page_offers_a_knock_and_the_pass_opens_the_page(signa
     token = knock_pass_make(slug=private.slug, user_id=guest.pk)
     page = await client.get(f"{private.get_absolute_url()}?pass={token}")
     assert page.status_code == 200 and f"?pass={token}".encode() in page.content  # the socket gets it too
+
+
+async def test_a_knock_on_a_stopping_process_is_asked_again_on_the_next(signaling, users, room_for, monkeypatch):
+    """The process drains (calls.services.draining): the knocking socket is closed 4012 and knocks
+    again at once (knock.js) where the proxy sends it; the moderator, resumed there, sees the old
+    prompt end as `moved` and the new one come."""
+    from calls.services import draining
+
+    monkeypatch.setattr(draining, "_drain", draining._Drain())  # this test's drain only
+    owner, guest = await users("owner", "guest")
+    room = await room_for(owner, is_private=True)
+    o = await join(room.slug, owner)
+    k = await _knock(room.slug, guest)
+    await k.recv_type("knocking")
+    first = await o.recv_type("knock")
+    assert await draining.sockets_move() == 2  # the owner's room socket and the knock
+    assert await k.expect_close() == 4012
+    assert await o.expect_close() == 4012
+    monkeypatch.setattr(draining, "_drain", draining._Drain())  # "the next process"
+    o2 = await join(room.slug, owner, query=f"resume={o.welcome['resume_token']}")
+    ended = await o2.recv_type("knock-ended")
+    assert (ended["knock"], ended["outcome"]) == (first["knock"], "moved")
+    k2 = await _knock(room.slug, guest)
+    await k2.recv_type("knocking")
+    second = await o2.recv_type("knock")
+    assert second["knock"] != first["knock"] and second["user"]["username"] == "guest"
+    await o2.send({"type": "knock-answer", "knock": second["knock"], "admit": True})
+    assert (await k2.recv_type("admitted"))["pass"]
+    await o2.close()

@@ -6,7 +6,7 @@ from msgspec import field
 
 from .parts import ServerFrame, User
 
-KNOCK_OUTCOMES = ("admitted", "denied", "no-answer")
+KNOCK_OUTCOMES = ("admitted", "denied", "no-answer", "moved")
 
 
 class Knocking(ServerFrame, tag="knocking"):

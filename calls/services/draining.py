@@ -4,7 +4,8 @@
    take the process out and send new sockets elsewhere (DRAIN_NOTICE seconds);
 2. `sockets_move`: every room socket's peer is held as if its socket had dropped, without telling
    the others (no `peer-suspended`), its outbox is written out, and the socket closed with 4012
-   `moving`; presence sockets close with 4012 too, the user staying online. The clients reconnect
+   `moving`; presence sockets close with 4012 too, the user staying online, and a waiting knock
+   ends (`knock-ended` `moved`) with 4012, so that it is asked again elsewhere. The clients reconnect
    at once, to another process, and resume: same peer id, the frames meanwhile delivered, in
    order (calls.signaling.joining, calls.signaling.handover). A socket that opens from then on is
    closed with 4012 before it joins;
@@ -61,6 +62,11 @@ async def sockets_move() -> int:
                 logger.exception("could not hand over peer %s", session.peer.peer_id)
             sockets_drained_count("room")
             moved += 1
+        for room in list(node.rooms.values()):
+            for knock in list(room.knocks.values()):  # asked again on another process (knock.js)
+                knock.control("move")
+                sockets_drained_count("knock")
+                moved += 1
     for service in presence_services():
         for presence in list(service.local.values()):
             await presence.move()

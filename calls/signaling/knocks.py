@@ -53,8 +53,9 @@ class Knock:
         self.answer: asyncio.Future = asyncio.get_running_loop().create_future()
 
     def control(self, kind: str, *, by: dict | None = None) -> None:
-        """Room.control_local's call: a moderator answered, here or on another process."""
-        if kind in ("admit", "admit-allow", "deny") and not self.answer.done():
+        """Room.control_local's call: a moderator answered, here or on another process; or `move`:
+        this process is draining (calls.services.draining), the knock is asked again elsewhere."""
+        if kind in ("admit", "admit-allow", "deny", "move") and not self.answer.done():
             self.answer.set_result((kind, by))
 
 
@@ -82,8 +83,16 @@ async def session_knock(session) -> None:
     if not moderators:
         raise Refusal("forbidden", "Nobody who can let you in is in the call now.", reason="no-moderator")
     kind, by = await _wait_for_answer(session, moderators)
+    await _answer_apply(session, access, kind, by)
+
+
+async def _answer_apply(session, access, kind: str, by: dict | None) -> None:
+    """The knock's outcome, to the knocking socket."""
+    if kind == "move":  # the client knocks again at once, on another process (knock.js)
+        session.outbox.put({"type": "websocket.close", "code": CLOSE_CODES["moving"]})
+        return
     if kind == "admit-allow":
-        await database_sync_to_async(_allow)(access.id, user, by)
+        await database_sync_to_async(_allow)(access.id, session.user, by)
     if kind in ("admit", "admit-allow"):
         _admit(session)
     elif kind == "deny":
@@ -111,7 +120,7 @@ async def _wait_for_answer(session, moderators: list[PeerRecord]) -> tuple[str, 
             kind, by = "no-answer", None
         finally:
             knocks.pop(knock_id, None)
-    outcome = {"admit": "admitted", "admit-allow": "admitted", "deny": "denied"}.get(kind, "no-answer")
+    outcome = {"admit": "admitted", "admit-allow": "admitted", "deny": "denied", "move": "moved"}.get(kind, "no-answer")
     ended = KnockEnded(knock=knock_id, outcome=outcome, by=by).to_text()
     for peer in moderators:  # every prompt closes, whoever answered
         room.send(peer.node, peer.peer_id, ended)

@@ -1,13 +1,15 @@
 // Ask to join (docs/protocol.md, "Ask to join"): on the page of a private or locked room, knock on
 // a socket of its own and wait for the people in the call; admitted, enter the call at once.
 
+import { CLOSE_CODES } from "./close-codes.js";
 import { gettext } from "./i18n.js";
 import { refusalText } from "./refusal.js";
 
 // Refusals after which asking again cannot work for a while: the button stays off.
 const FINAL = new Set(["too-many-knocks", "removed", "closed", "signed-out"]);
 
-function knock(box, button, status) {
+/** `moved`: the last knock's process was restarting (close 4012): ask again, once, at once. */
+function knock(box, button, status, moved = false) {
   button.disabled = true;
   status.textContent = gettext("Asking the people in the call to let you in…");
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
@@ -28,6 +30,10 @@ function knock(box, button, status) {
   });
   socket.addEventListener("close", (event) => {
     if (admitted) return;
+    if (event.code === CLOSE_CODES.moving && !moved) {
+      knock(box, button, status, true);
+      return;
+    }
     const { text, reason } = refusalText(event.code, lastError);
     status.textContent = text || gettext("The request could not be sent; try again shortly.");
     button.disabled = FINAL.has(reason);
