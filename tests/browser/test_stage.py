@@ -72,7 +72,8 @@ def test_grid_speaker_view_pin_fullscreen_pip_and_one_to_one(browser, app_server
         screenshot(alice, "speaker-view.png")
         bob.click("#toggle-mic")
         carol.click("#toggle-mic")
-        expect(carol_tile).to_have_class(classes("main", "speaking"), timeout=10_000)
+        # Chromium's fake microphone beeps briefly: on a loaded machine the level may miss a few beeps.
+        expect(carol_tile).to_have_class(classes("main", "speaking"), timeout=20_000)
         expect(bob_tile).not_to_have_class(classes("speaking"))
         # The test hook on levels drives it too.
         alice.evaluate("(id) => window.parley.speakers.setLevel(id, 0.9)", peer_id(dave))
