@@ -147,11 +147,8 @@ class PresenceSession:
         A caller whose last page closed while the call rings cancels it, unless a page of theirs
         is back within CALLER_GRACE (moving from page to page closes one socket and opens another).
         """
-        if not self.opened:
+        if not await self._detach():
             return
-        self.opened = False
-        self.service.local.pop(self.socket_id, None)
-        await self._groups_leave()
         try:
             went_offline = await self.service.store.socket_remove(user_id=self.user.pk, socket_id=self.socket_id)
         except Exception:
@@ -165,11 +162,17 @@ class PresenceSession:
         """The process is draining (calls.services.draining): close 4012, and the user stays online
         for the reconnect on another process (this socket's entry expires after PEER_TTL), so the
         others see no `user-offline` and `user-online` in between."""
-        if self.opened:
-            self.opened = False
-            self.service.local.pop(self.socket_id, None)
-            await self._groups_leave()
+        await self._detach()
         self.conn.close_soon(CLOSE_CODES["moving"])
+
+    async def _detach(self) -> bool:
+        """Out of this process's presence (its local list, its groups); False if it was not in."""
+        if not self.opened:
+            return False
+        self.opened = False
+        self.service.local.pop(self.socket_id, None)
+        await self._groups_leave()
+        return True
 
     # Frames from the client -------------------------------------------------------------------
     async def receive(self, text: str | None) -> None:
