@@ -5,6 +5,7 @@
 import { gettext, interpolate } from "./i18n.js";
 import { recordingFileName, saveFile } from "./recorder.js";
 import { lockName, openStore, storedBlob, storedDelete, storedRecording, storedRecordings } from "./recording_store.js";
+import { element } from "./ui.js";
 import { webmWithDuration } from "./webm.js";
 
 const SAID_FOR = 10_000; // how long "saved" (or "could not") stays before the notice goes
@@ -31,12 +32,10 @@ function when(milliseconds) {
 }
 
 function button(text, className, onClick) {
-  const element = document.createElement("button");
-  element.type = "button";
-  element.className = className;
-  element.textContent = text;
-  element.addEventListener("click", onClick);
-  return element;
+  const node = element("button", className, text);
+  node.type = "button";
+  node.addEventListener("click", onClick);
+  return node;
 }
 
 /** The recording as a file: its chunks in order, with the duration the recording tab last stored. */
@@ -46,16 +45,14 @@ async function rescuedFile(db, recording) {
 }
 
 function notice(db, recording, list) {
-  const item = document.createElement("div");
-  item.className = "rescue";
+  const item = element("div", "rescue");
   item.setAttribute("role", "alert");
-  const text = document.createElement("p");
+  const text = element("p");
   text.textContent = interpolate(gettext("A recording of %(room)s from %(time)s was not saved."), {
     room: recording.room || "Parley",
     time: when(recording.startedAt),
   });
-  const actions = document.createElement("div");
-  actions.className = "rescue-actions";
+  const actions = element("div", "rescue-actions");
   const remove = () => {
     item.remove();
     if (!list.children.length) list.remove();
@@ -73,7 +70,7 @@ function notice(db, recording, list) {
     list.querySelector(".rescue-actions button:enabled")?.focus();
   };
   const act = (work, message) => async () => {
-    for (const element of actions.querySelectorAll("button")) element.disabled = true;
+    for (const node of actions.querySelectorAll("button")) node.disabled = true;
     try {
       const ours = await withLock(recording.id, work);
       gone(ours ? message : ""); // not ours: another tab is saving it, or recording it again
@@ -113,8 +110,7 @@ async function rescue() {
   // The recordings first, then the locks: a recording tab takes its lock before it writes anything.
   const mine = (await storedRecordings(db)).filter((recording) => recording.user === user);
   const held = await heldLocks();
-  const list = document.createElement("div");
-  list.className = "rescues";
+  const list = element("div", "rescues");
   for (const recording of mine.sort((a, b) => a.startedAt - b.startedAt)) {
     if (!navigator.locks) {
       // Without Web Locks a live recording in another tab looks abandoned: only an interrupted one is offered.
