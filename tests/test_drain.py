@@ -21,7 +21,6 @@ import urllib.error
 import urllib.request
 
 import pytest
-from websockets.asyncio.client import connect as ws_connect
 
 from tests.cluster import Client, Cluster, Server, pg_admin_url, pg_database, pg_reachable
 from tests.conftest import require
@@ -85,15 +84,7 @@ async def resume_on(server: Server, slug: str, cookie: str, old: Client) -> tupl
     code = await old.wait_closed(DRAIN_TIMEOUT + 5)
     closed = time.monotonic()
     assert code == 4012, f"closed with {code}, not 4012 moving"
-    ws = await ws_connect(
-        f"{server.ws}/ws/rooms/{slug}/?resume={resume_token(old)}",
-        origin=f"http://127.0.0.1:{server.port}",
-        additional_headers={"Cookie": f"sessionid={cookie}"},
-        open_timeout=10,
-    )
-    client = Client(ws)
-    client.welcome = await client.next_frame(lambda frame: True, timeout=10)
-    assert client.welcome["type"] == "welcome", client.welcome
+    client = await Client.join(server, slug, cookie, query=f"?resume={resume_token(old)}")
     return client, time.monotonic() - closed
 
 

@@ -26,6 +26,13 @@ async def _knock(slug: str, user):
     return peer
 
 
+async def _knock_seen(slug: str, guest, moderator):
+    """`guest` knocks and is told to wait; `moderator`, a peer in the call, gets the prompt."""
+    k = await _knock(slug, guest)
+    await k.recv_type("knocking")
+    return k, await moderator.recv_type("knock")
+
+
 async def test_owner_admits_a_knock_and_the_pass_opens_the_private_room(signaling, users, room_for):
     owner, guest, member = await users("owner", "guest", "member")
     room = await room_for(owner, is_private=True)
@@ -54,9 +61,7 @@ async def test_a_locked_rooms_denied_knock_says_who_and_the_pass_is_needed(signa
     owner, guest = await users("owner", "guest")
     room = await room_for(owner, is_locked=True)
     o = await join(room.slug, owner)
-    k = await _knock(room.slug, guest)
-    await k.recv_type("knocking")
-    prompt = await o.recv_type("knock")
+    k, prompt = await _knock_seen(room.slug, guest, o)
     await o.send({"type": "knock-answer", "knock": prompt["knock"], "admit": False})
     frame, code = await _refusal(k)
     assert (frame["reason"], frame["by"]["username"], code) == ("denied", "owner", 4403)
@@ -87,9 +92,7 @@ async def test_no_knock_without_a_moderator_for_the_removed_or_too_often(signali
     assert (await k.refused())[0]["reason"] == "no-moderator"
     o = await join(room.slug, owner)
     for _ in range(2):  # two more knocks in the window, both answered
-        k = await _knock(room.slug, guest)
-        await k.recv_type("knocking")
-        prompt = await o.recv_type("knock")
+        k, prompt = await _knock_seen(room.slug, guest, o)
         await o.send({"type": "knock-answer", "knock": prompt["knock"], "admit": False})
         await _refusal(k)
     k = await _knock(room.slug, guest)
@@ -155,9 +158,7 @@ async def test_a_knock_on_a_stopping_process_is_asked_again_on_the_next(signalin
     owner, guest = await users("owner", "guest")
     room = await room_for(owner, is_private=True)
     o = await join(room.slug, owner)
-    k = await _knock(room.slug, guest)
-    await k.recv_type("knocking")
-    first = await o.recv_type("knock")
+    k, first = await _knock_seen(room.slug, guest, o)
     assert await draining.sockets_move() == 2  # the owner's room socket and the knock
     assert await k.expect_close() == 4012
     assert await o.expect_close() == 4012
@@ -165,9 +166,7 @@ async def test_a_knock_on_a_stopping_process_is_asked_again_on_the_next(signalin
     o2 = await join(room.slug, owner, query=f"resume={o.welcome['resume_token']}")
     ended = await o2.recv_type("knock-ended")
     assert (ended["knock"], ended["outcome"]) == (first["knock"], "moved")
-    k2 = await _knock(room.slug, guest)
-    await k2.recv_type("knocking")
-    second = await o2.recv_type("knock")
+    k2, second = await _knock_seen(room.slug, guest, o2)
     assert second["knock"] != first["knock"] and second["user"]["username"] == "guest"
     await o2.send({"type": "knock-answer", "knock": second["knock"], "admit": True})
     assert (await k2.recv_type("admitted"))["pass"]

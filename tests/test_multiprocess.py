@@ -14,9 +14,8 @@ import sqlite3
 import time
 
 import pytest
-from websockets.asyncio.client import connect as ws_connect
 
-from tests.cluster import Client, Cluster, Server
+from tests.cluster import Client, Cluster
 from tests.conftest import require
 
 HEARTBEAT = 1.0
@@ -53,19 +52,6 @@ def storm_servers(cluster):
     the storm is about admission, not about sockets starved of CPU being dropped as silent."""
     timing = {"SIGNALING_HEARTBEAT": "15", "SIGNALING_PEER_TTL": "45"}
     return cluster.server("storm-a", **timing), cluster.server("storm-b", **timing)
-
-
-async def resume_join(server: Server, slug: str, cookie: str, token: str) -> Client:
-    ws = await ws_connect(
-        f"{server.ws}/ws/rooms/{slug}/?resume={token}",
-        origin=f"http://127.0.0.1:{server.port}",
-        additional_headers={"Cookie": f"sessionid={cookie}"},
-        open_timeout=20,
-    )
-    client = Client(ws)
-    client.welcome = await client.next_frame(lambda frame: True, timeout=20)
-    assert client.welcome["type"] == "welcome", client.welcome
-    return client
 
 
 async def leave(*clients: Client) -> None:
@@ -139,7 +125,7 @@ async def test_resume_and_takeover_on_the_other_process(cluster, servers):
     await a.recv_type("chat", text="missed")
     await asyncio.sleep(0.5)
 
-    back = await resume_join(s1, "resume", cluster.cookie["m1"], b.welcome["resume_token"])
+    back = await Client.join(s1, "resume", cluster.cookie["m1"], query=f"?resume={b.welcome['resume_token']}")
     assert back.welcome["resumed"] is True and back.peer_id == b.peer_id
     assert await a.recv_type("peer-resumed") == {"type": "peer-resumed", "peer_id": b.peer_id}
     assert await back.recv_type("offer") == {"type": "offer", "from": a.peer_id, "sdp": "v=0 while away"}
@@ -150,7 +136,7 @@ async def test_resume_and_takeover_on_the_other_process(cluster, servers):
     await a.send({"type": "ice", "to": b.peer_id, "candidate": None})
     assert (await back.recv_type("ice"))["from"] == a.peer_id
     # c's connection "changes network": it comes back on s1 while its socket on s2 still looks open.
-    c_again = await resume_join(s1, "resume", cluster.cookie["m2"], c.welcome["resume_token"])
+    c_again = await Client.join(s1, "resume", cluster.cookie["m2"], query=f"?resume={c.welcome['resume_token']}")
     assert c_again.welcome["resumed"] is True and c_again.peer_id == c.peer_id
     assert await c.wait_closed(10) == 4000
     await a.send({"type": "offer", "to": c.peer_id, "sdp": "v=0 to the new socket"})
@@ -278,7 +264,7 @@ async def test_resume_after_the_process_was_sigkilled_keeps_the_peer(cluster, se
     await a.recv_type("peer-joined")
     doomed_server.kill()
     started = time.monotonic()
-    back = await resume_join(s2, "relay", cluster.cookie["m1"], e.welcome["resume_token"])
+    back = await Client.join(s2, "relay", cluster.cookie["m1"], query=f"?resume={e.welcome['resume_token']}")
     took = time.monotonic() - started
     print(f"\nFIGURE resume after SIGKILL: same peer back on another process in {took:.2f}s")
     assert back.welcome["resumed"] is True and back.peer_id == e.peer_id

@@ -6,6 +6,7 @@ each module still gets `browser` and `app_server` fixtures of module scope, whic
 contexts a module left open and bring the server back if a module left it stopped. A module that needs
 its own (test_relay.py: a server and a browser in coturn's namespace) overrides them by name."""
 
+import contextlib
 import shutil
 import subprocess
 from pathlib import Path
@@ -86,15 +87,24 @@ def playwright_instance():
     manager.stop()
 
 
-@pytest.fixture(scope="package")
-def shared_netns(chromium_bin_module):
-    """A loopback-only network namespace for the server and the browser, where the machine allows one."""
+@contextlib.contextmanager
+def loopback_netns():
+    """A loopback-only network namespace, or None where the machine allows none."""
     if not isolation_available():
         yield None
         return
     namespace = Netns()
-    yield namespace
-    namespace.stop()
+    try:
+        yield namespace
+    finally:
+        namespace.stop()
+
+
+@pytest.fixture(scope="package")
+def shared_netns(chromium_bin_module):
+    """The namespace of the server and the browser (loopback_netns), for the whole package."""
+    with loopback_netns() as namespace:
+        yield namespace
 
 
 @pytest.fixture(scope="module")

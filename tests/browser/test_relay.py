@@ -18,8 +18,8 @@ from tests.browser.call import (
     screenshot,
     wait_for,
 )
-from tests.browser.conftest import browser_launch, chromium_args
-from tests.browser.server import AppServer, Netns, isolation_available
+from tests.browser.conftest import browser_launch, chromium_args, loopback_netns
+from tests.browser.server import AppServer
 from tests.conftest import require
 from tests.turn import coturn_start
 
@@ -28,12 +28,8 @@ from tests.turn import coturn_start
 def netns(chromium_bin_module):
     """A loopback-only namespace of the module's own for coturn, the browser and the app: it outlives a
     coturn that a test kills and starts again."""
-    if not isolation_available():
-        yield None
-        return
-    namespace = Netns()
-    yield namespace
-    namespace.stop()
+    with loopback_netns() as namespace:
+        yield namespace
 
 
 @pytest.fixture(scope="module")
